@@ -1,0 +1,199 @@
+import { CoordinationV1Api, KubeConfig, Observable } from '@kubernetes/client-node';
+import type { ConfigurationOptions, RequestContext, ResponseContext, V1Lease } from '@kubernetes/client-node';
+import { throwIfAborted } from './abort.js';
+import { InvalidConfigError, LeaseApiError, LeaseRequestError } from './errors.js';
+import type { LeaseRef } from './lease-ref.js';
+import { resolveIdentity, resolveLeaseRef } from './lease-ref.js';
+import { log } from './log.js';
+import { defaultOptions } from './options.js';
+import type { LockRecord } from './record.js';
+import { leaseLockRecordToLeaseSpec, leaseSpecToLeaseLockRecord } from './record.js';
+import type { LockSnapshot, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
+
+/** A {@link LockSnapshot} of a Lease, carrying the whole object so an update keeps what it does not own. */
+export interface LeaseSnapshot extends LockSnapshot {
+  /** The Lease as the API server returned it. */
+  readonly lease: V1Lease;
+}
+
+/** Options of a {@link LeaseLock}. */
+export interface LeaseLockOptions {
+  /**
+   * The timeout of each API request.
+   * @default 5000
+   */
+  readonly requestTimeoutMs?: number;
+  /**
+   * Receives a line for every change of holder this lock writes (the Go package's `RecordEvent`).
+   * Must not throw. Nothing is recorded in the cluster, so no `events` permission is needed.
+   * @default undefined (changes are only logged under `leaselocker:api`)
+   */
+  readonly eventRecorder?: (message: string) => void;
+}
+
+/**
+ * A {@link ResourceLock} over a `coordination.k8s.io/v1` Lease: the only part of leaselocker
+ * that speaks HTTP. Every call has a timeout; API answers become typed errors.
+ */
+export class LeaseLock implements ResourceLock<LeaseSnapshot> {
+  readonly identity: string;
+  readonly lease: LeaseRef;
+  readonly #api: CoordinationV1Api;
+  readonly #requestTimeoutMs: number;
+  readonly #eventRecorder: ((message: string) => void) | undefined;
+
+  /**
+   * @param client - a KubeConfig (a `CoordinationV1Api` is made from it) or a ready `CoordinationV1Api`.
+   * @param lease - the Lease to lock; its name is lowercased.
+   * @param identity - the holder identity this lock writes; unique per process (e.g. the pod name).
+   */
+  constructor(client: KubeConfig | CoordinationV1Api, lease: LeaseRef, identity: string, options: LeaseLockOptions = {}) {
+    this.lease = resolveLeaseRef(lease);
+    this.identity = resolveIdentity(identity);
+    const requestTimeoutMs = options.requestTimeoutMs ?? defaultOptions.requestTimeoutMs;
+    if (!Number.isSafeInteger(requestTimeoutMs) || requestTimeoutMs <= 0) {
+      throw new InvalidConfigError('requestTimeoutMs', `must be a positive whole number of milliseconds, got ${String(requestTimeoutMs)}`);
+    }
+    this.#requestTimeoutMs = requestTimeoutMs;
+    this.#eventRecorder = options.eventRecorder;
+    if (client instanceof KubeConfig) this.#api = client.makeApiClient(CoordinationV1Api);
+    else if (client instanceof CoordinationV1Api) this.#api = client;
+    else throw new InvalidConfigError('kubeConfig', 'must be a KubeConfig or a CoordinationV1Api from @kubernetes/client-node');
+  }
+
+  describe(): string {
+    return `${this.lease.namespace}/${this.lease.name}`;
+  }
+
+  recordEvent(message: string): void {
+    log.api('%s: event: %s %s', this.describe(), this.identity, message);
+    try {
+      this.#eventRecorder?.(`${this.identity} ${message}`);
+    } catch (error) {
+      log.api('%s: eventRecorder threw: %O', this.describe(), error);
+    }
+  }
+
+  async get(options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot | undefined> {
+    const { namespace, name } = this.lease;
+    try {
+      const lease = await this.#call('get', options.signal, (config) => this.#api.readNamespacedLease({ namespace, name }, config));
+      return snapshotOf(lease);
+    } catch (error) {
+      if (error instanceof LeaseApiError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async create(record: LockRecord, options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot> {
+    const { namespace, name } = this.lease;
+    const body: V1Lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace },
+      spec: leaseLockRecordToLeaseSpec(record),
+    };
+    const lease = await this.#call('create', options.signal, (config) => this.#api.createNamespacedLease({ namespace, body }, config));
+    return snapshotOf(lease);
+  }
+
+  async update(record: LockRecord, base: LeaseSnapshot, options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot> {
+    const { namespace, name } = this.lease;
+    // Written over the object we read or wrote last: its resourceVersion makes the write
+    // conditional (409 if anyone wrote since), its uid makes it fail rather than recreate a
+    // deleted Lease, and spec fields we do not own (strategy, preferredHolder) stay as they are.
+    const body: V1Lease = {
+      ...base.lease,
+      metadata: { ...base.lease.metadata, name, namespace, resourceVersion: base.version },
+      spec: { ...base.lease.spec, ...leaseLockRecordToLeaseSpec(record) },
+    };
+    const lease = await this.#call('update', options.signal, (config) => this.#api.replaceNamespacedLease({ namespace, name, body }, config));
+    return snapshotOf(lease);
+  }
+
+  /** Runs one API call with the per-request timeout and the caller's signal, turning failures into typed errors. */
+  async #call<T>(verb: string, signal: AbortSignal | undefined, run: (config: ConfigurationOptions) => Promise<T>): Promise<T> {
+    const operation = `${verb} lease ${this.describe()}`;
+    throwIfAborted(signal);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.#requestTimeoutMs);
+    const onAbort = (): void => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const started = performance.now();
+    try {
+      const result = await run(abortable(controller.signal));
+      log.api('%s: ok in %d ms', operation, Math.round(performance.now() - started));
+      return result;
+    } catch (error) {
+      throwIfAborted(signal);
+      const failure = controller.signal.aborted
+        ? new LeaseRequestError(operation, { timedOut: true, cause: error })
+        : toLeaseError(operation, error);
+      log.api('%s: failed in %d ms: %s', operation, Math.round(performance.now() - started), failure.message);
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/**
+ * Per-request options that attach `signal` to the request. `append` keeps client-node's own
+ * middleware (User-Agent, auth); its middleware must answer Observables, not Promises.
+ */
+function abortable(signal: AbortSignal): ConfigurationOptions {
+  return {
+    middleware: [{
+      pre: (context: RequestContext) => {
+        context.setSignal(signal);
+        return new Observable(Promise.resolve(context));
+      },
+      post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+    }],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+function snapshotOf(lease: V1Lease): LeaseSnapshot {
+  return {
+    record: leaseSpecToLeaseLockRecord(lease.spec),
+    version: lease.metadata?.resourceVersion ?? '',
+    lease,
+  };
+}
+
+interface StatusBody {
+  reason?: unknown;
+  message?: unknown;
+}
+
+/** Turns a client-node failure into a LeaseApiError (an HTTP answer) or a LeaseRequestError (no answer). */
+function toLeaseError(operation: string, error: unknown): LeaseApiError | LeaseRequestError {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'number' && 'body' in error) {
+    // client-node 1.x hands the Status body over as the raw JSON string.
+    const status = parseStatus(error.body);
+    const headers = 'headers' in error && typeof error.headers === 'object' && error.headers !== null ? error.headers as Record<string, unknown> : {};
+    const retryAfter = Number(headers['retry-after']);
+    return new LeaseApiError(operation, {
+      statusCode: error.code,
+      reason: typeof status.reason === 'string' ? status.reason : '',
+      statusMessage: typeof status.message === 'string' ? status.message : '',
+      retryAfterSeconds: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+      cause: error,
+    });
+  }
+  return new LeaseRequestError(operation, { timedOut: false, cause: error });
+}
+
+function parseStatus(body: unknown): StatusBody {
+  if (typeof body === 'string') {
+    try {
+      const parsed: unknown = JSON.parse(body);
+      return typeof parsed === 'object' && parsed !== null ? parsed as StatusBody : {};
+    } catch {
+      return {};
+    }
+  }
+  return typeof body === 'object' && body !== null ? body as StatusBody : {};
+}

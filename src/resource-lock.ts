@@ -1,0 +1,41 @@
+import type { LockRecord } from './record.js';
+
+/** What a lock looked like when read or written: the record plus the version a conditional write must name. */
+export interface LockSnapshot {
+  /** The record as stored. */
+  readonly record: LockRecord;
+  /** The opaque version of the stored object (a Lease's `metadata.resourceVersion`). */
+  readonly version: string;
+}
+
+/** Per-call options of every {@link ResourceLock} operation. */
+export interface ResourceLockCallOptions {
+  /** Aborts the call; the call then rejects with `signal.reason`. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Storage of a lock record, the counterpart of client-go's `resourcelock.Interface`. The
+ * locker's loop drives it; an implementation only reads and writes.
+ *
+ * Errors: a write on a stale version rejects with a `LeaseApiError` whose `statusCode` is 409
+ * (as does `create` of an existing lock); anything that never got an answer rejects with a
+ * `LeaseRequestError`; other server answers reject with `LeaseApiError`.
+ *
+ * @typeParam S - the snapshot type; an implementation may carry the whole stored object in it
+ * so that an update keeps fields the locker does not own.
+ */
+export interface ResourceLock<S extends LockSnapshot = LockSnapshot> {
+  /** Reads the lock; resolves `undefined` when it does not exist. */
+  get(options?: ResourceLockCallOptions): Promise<S | undefined>;
+  /** Creates the lock with `record`. */
+  create(record: LockRecord, options?: ResourceLockCallOptions): Promise<S>;
+  /** Writes `record` over `base`, on condition that the stored version is still `base.version`. */
+  update(record: LockRecord, base: S, options?: ResourceLockCallOptions): Promise<S>;
+  /** Notes a change of holder for observers (logs, Kubernetes Events). Must not throw. */
+  recordEvent(message: string): void;
+  /** The identity this lock writes as holder. */
+  readonly identity: string;
+  /** A stable, human-readable name of the locked resource, e.g. `namespace/name`. */
+  describe(): string;
+}

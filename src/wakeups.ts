@@ -1,0 +1,38 @@
+import type { Clock } from './clock.js';
+import { anySignal } from './abort.js';
+
+/**
+ * Wakes waiting lockers early when something tells that a lock may have become free: a release
+ * by another locker in this process now, a watch event later. A wake only brings an attempt
+ * forward; it never grants anything, so a spurious one costs a read and nothing more.
+ */
+export class Wakeups {
+  readonly #waiters = new Map<string, Set<AbortController>>();
+
+  /**
+   * Sleeps on `clock` for `ms`, returning early when {@link notify} is called for `key`.
+   * Rejects with `signal.reason` when `signal` aborts.
+   */
+  async wait(key: string, ms: number, clock: Clock, signal: AbortSignal | undefined): Promise<void> {
+    const wake = new AbortController();
+    let waiters = this.#waiters.get(key);
+    if (waiters === undefined) this.#waiters.set(key, (waiters = new Set()));
+    waiters.add(wake);
+    try {
+      await clock.sleep(ms, anySignal(signal, wake.signal));
+    } catch (error) {
+      if (!wake.signal.aborted || signal?.aborted === true) throw error;
+    } finally {
+      waiters.delete(wake);
+      if (waiters.size === 0) this.#waiters.delete(key);
+    }
+  }
+
+  /** Wakes every waiter on `key`. */
+  notify(key: string): void {
+    for (const wake of this.#waiters.get(key) ?? []) wake.abort();
+  }
+}
+
+/** The wake-ups shared by all lockers of this process, so a release here hands over at once. */
+export const processWakeups = new Wakeups();
