@@ -20,10 +20,25 @@ export async function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | un
   }
 }
 
-/** An AbortSignal that aborts when any of `signals` does; `undefined` entries are skipped. */
-export function anySignal(...signals: Array<AbortSignal | undefined>): AbortSignal {
+/**
+ * A signal that aborts when any of `signals` does (with that signal's reason); `undefined`
+ * entries are skipped. Call `dispose()` when done: unlike `AbortSignal.any()`, nothing stays
+ * attached to long-lived signals such as a hold's stop signal, however many times a loop links.
+ */
+export function linkSignals(...signals: Array<AbortSignal | undefined>): { readonly signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
   const present = signals.filter((s): s is AbortSignal => s !== undefined);
-  return present.length === 1 && present[0] !== undefined ? present[0] : AbortSignal.any(present);
+  const aborted = present.find((s) => s.aborted);
+  if (aborted !== undefined) {
+    controller.abort(aborted.reason);
+    return { signal: controller.signal, dispose: () => undefined };
+  }
+  const listeners = present.map((source) => {
+    const onAbort = (): void => controller.abort(source.reason);
+    source.addEventListener('abort', onAbort, { once: true });
+    return () => source.removeEventListener('abort', onAbort);
+  });
+  return { signal: controller.signal, dispose: () => { for (const remove of listeners) remove(); } };
 }
 
 /** Throws `signal.reason` when `signal` has aborted. */

@@ -1,4 +1,4 @@
-import { raceAbort, throwIfAborted } from './abort.js';
+import { linkSignals, raceAbort, throwIfAborted } from './abort.js';
 import type { Clock } from './clock.js';
 import { Deadline } from './deadline.js';
 import { LeaseApiError, LeaseRequestError, LockLostError } from './errors.js';
@@ -158,11 +158,14 @@ export class AcquireLoop<S extends LockSnapshot> {
     deadline.arm(held.startedAt + renewDeadlineMs, () => new LockLostError(name, 'renew-deadline'));
     try {
       for (;;) {
+        const pause = linkSignals(stop, deadline.signal);
         try {
-          await clock.sleep(nextAt - clock.now(), AbortSignal.any([stop, deadline.signal]));
+          await clock.sleep(nextAt - clock.now(), pause.signal);
         } catch {
           if (deadline.expired) return lost('renew-deadline');
           return { kind: 'stopped', snapshot: base };
+        } finally {
+          pause.dispose();
         }
         const startedAt = clock.now();
         try {

@@ -190,10 +190,10 @@ function parseStatus(body: unknown): StatusBody {
   if (typeof body === 'string') {
     try {
       const parsed: unknown = JSON.parse(body);
-      return typeof parsed === 'object' && parsed !== null ? parsed as StatusBody : {};
+      return typeof parsed === 'object' && parsed !== null ? parsed : {};
     } catch {
       return {};
     }
   }
-  return typeof body === 'object' && body !== null ? body as StatusBody : {};
+  return typeof body === 'object' && body !== null ? body : {};
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import pRetry from 'p-retry';
-import { anySignal, throwIfAborted } from './abort.js';
+import { linkSignals, throwIfAborted } from './abort.js';
 import type { Acquired, RenewEnd } from './acquire-loop.js';
 import { AcquireLoop, isTransient } from './acquire-loop.js';
 import { AlreadyLockedError, InvalidConfigError, LeaseExpiredError, LockLostError } from './errors.js';
@@ -117,7 +117,7 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     let options: LeaseLockerOptions | undefined;
     if (isResourceLock(client)) {
       lock = client;
-      options = leaseOrOptions as LeaseLockerOptions | undefined;
+      options = leaseOrOptions;
     } else {
       options = lockerOptions;
       // Options first, so that a bad timing is reported even alongside a bad lease reference.
@@ -279,18 +279,20 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     throwIfAborted(callSignal);
     throwIfAborted(lifetime);
     this.#state = { kind: 'acquiring' };
-    const signal = anySignal(callSignal, lifetime);
+    const linked = linkSignals(callSignal, lifetime);
     let acquired: Acquired<LockSnapshot> | undefined;
     try {
       if (mode === 'wait') {
-        acquired = await this.#loop.acquire(signal);
+        acquired = await this.#loop.acquire(linked.signal);
       } else {
-        const attempt = await this.#loop.attempt(signal);
+        const attempt = await this.#loop.attempt(linked.signal);
         acquired = attempt.kind === 'acquired' ? attempt.acquired : undefined;
       }
     } catch (error) {
       this.#state = { kind: 'idle' };
       throw error;
+    } finally {
+      linked.dispose();
     }
     if (acquired === undefined) {
       this.#state = { kind: 'idle' };

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import { anySignal } from './abort.js';
+import { linkSignals } from './abort.js';
 
 /**
  * Wakes waiting lockers early when something tells that a lock may have become free: a release
@@ -18,11 +18,13 @@ export class Wakeups {
     let waiters = this.#waiters.get(key);
     if (waiters === undefined) this.#waiters.set(key, (waiters = new Set()));
     waiters.add(wake);
+    const linked = linkSignals(signal, wake.signal);
     try {
-      await clock.sleep(ms, anySignal(signal, wake.signal));
+      await clock.sleep(ms, linked.signal);
     } catch (error) {
       if (!wake.signal.aborted || signal?.aborted === true) throw error;
     } finally {
+      linked.dispose();
       waiters.delete(wake);
       if (waiters.size === 0) this.#waiters.delete(key);
     }

@@ -19,13 +19,12 @@ describe('unlock(), unlockWithRetry(), withLock(), dispose', () => {
     await a.lock();
     const { signal } = a;
     const transitions = store.record?.leaseTransitions;
-    let abortedBeforeWrite: boolean | undefined;
     const gate = store.holdNext('update');
     const released: number[] = [];
     a.on('released', (e) => released.push(e.fencingToken));
     const unlocking = a.unlock();
     await gate.reached;
-    abortedBeforeWrite = signal.aborted;
+    const abortedBeforeWrite = signal.aborted;
     gate.release();
     assert.equal(await unlocking, true);
     assert.equal(abortedBeforeWrite, true);
@@ -120,14 +119,14 @@ describe('unlock(), unlockWithRetry(), withLock(), dispose', () => {
   it('withLock runs the function while holding and always releases', async () => {
     const { store, locker } = memoryFixture();
     const a = locker('a');
-    const result = await a.withLock(async (signal) => {
+    const result = await a.withLock((signal) => {
       assert.equal(a.isLocked, true);
       assert.equal(signal.aborted, false);
       return 42;
     });
     assert.equal(result, 42);
     assert.equal(store.record?.holderIdentity, '');
-    await assert.rejects(a.withLock(() => { throw new Error('boom'); }), /boom/);
+    await assert.rejects(a.withLock(() => Promise.reject(new Error('boom'))), /boom/);
     assert.equal(store.record?.holderIdentity, '');
     assert.equal(a.isLocked, false);
   });

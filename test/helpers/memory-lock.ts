@@ -47,7 +47,7 @@ export class MemoryStore {
     const index = this.#failures.findIndex((f) => f.op === op && f.afterApply);
     if (index >= 0) {
       const [failure] = this.#failures.splice(index, 1);
-      throw failure?.error;
+      if (failure !== undefined) throw failure.error;
     }
   }
 
@@ -81,7 +81,7 @@ export class MemoryStore {
     const failureIndex = this.#failures.findIndex((f) => f.op === op && !f.afterApply);
     if (failureIndex >= 0) {
       const [failure] = this.#failures.splice(failureIndex, 1);
-      throw failure?.error;
+      if (failure !== undefined) throw failure.error;
     }
   }
 
