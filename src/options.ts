@@ -102,7 +102,9 @@ export const defaultOptions = Object.freeze({
   useObservedTime: true,
 });
 
-const knownOptions = new Set<string>([...Object.keys(defaultOptions), 'name', 'signal', 'clock']);
+/** Every option name, defaulted or not. */
+export const optionNames: readonly string[] = Object.freeze([...Object.keys(defaultOptions), 'name', 'signal', 'clock']);
+const knownOptions = new Set(optionNames);
 
 /** Merges `options` over the defaults and validates them; throws {@link InvalidConfigError} naming the first bad option. */
 export function resolveOptions(options: LeaseLockerOptions | undefined, defaultName: string): ResolvedOptions {
