@@ -1,0 +1,237 @@
+// A throwaway, real Kubernetes API server for end-to-end tests, in the spirit
+// of controller-runtime's envtest: etcd + kube-apiserver (no controllers, no
+// nodes) on free loopback ports, with generated TLS certificates, token
+// authentication and RBAC. Everything lives in a fresh temp directory that is
+// removed on stop; the processes are killed on stop, on dispose, and when the
+// Node process exits or is interrupted.
+//
+//   await using cluster = await startKubeCluster();
+//   const leases = cluster.adminKubeConfig().makeApiClient(CoordinationV1Api);
+import { KubeConfig } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import { startEtcd, startKubeApiserver } from './control-plane.js';
+import { onProcessExit } from './exit-hooks.js';
+import { httpGet, pollUntil } from './http-probe.js';
+import { resolveKubeBinaries } from './kube-binaries.js';
+import { generateClusterCerts } from './kube-certs.js';
+import {
+  assertValidUserName,
+  createUserToken,
+  ensureNamespace,
+  grantRules,
+  USERS_NAMESPACE,
+  waitForRules,
+  type PolicyRule,
+} from './kube-users.js';
+import type { ManagedProcess } from './managed-process.js';
+import { createWorkDir } from './work-dir.js';
+
+export type { PolicyRule } from './kube-users.js';
+
+export interface KubeCluster extends AsyncDisposable {
+  /** `https://127.0.0.1:PORT` */
+  readonly server: string;
+  /** gitVersion reported by /version, e.g. `v1.37.2`. */
+  readonly version: string;
+  /** Bearer-token identity in group system:masters; TLS verified against the cluster's CA. */
+  adminKubeConfig(): KubeConfig;
+  /** The identity made by createUser(user, ...). Throws for an unknown user. */
+  kubeConfigFor(user: string): KubeConfig;
+  /**
+   * Returns a KubeConfig for user `name` after granting it `rules` in
+   * `namespace` (default "default") through a Role + RoleBinding, once the
+   * grant is in effect. The user is created on first use as a ServiceAccount
+   * (the server sees `system:serviceaccount:leaselocker-e2e-users:<name>`;
+   * see kube-users.ts for why). Calling again with another namespace adds
+   * rights to the same identity; the same namespace twice is an error. Empty
+   * `rules` give an identity with only the rights of any authenticated user.
+   */
+  createUser(name: string, rules: PolicyRule[], namespace?: string): Promise<KubeConfig>;
+  /** Creates a namespace; one that already exists is fine. */
+  createNamespace(name: string): Promise<void>;
+  /** Kills both processes and removes the temp directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartKubeClusterOptions {
+  /** Aborts start-up (not a running cluster: use stop() for that). */
+  signal?: AbortSignal;
+  /** Keep etcd.log and kube-apiserver.log in a new subdirectory of this directory instead of the temp dir. */
+  logDir?: string;
+  /** Per-process readiness deadline; default 60 s. Does not include building the binaries. */
+  startTimeoutMs?: number;
+}
+
+const CLUSTER_NAME = 'leaselocker-e2e';
+const ADMIN_USER = 'leaselocker-e2e-admin';
+const STOP_GRACE_MS = 5_000;
+
+export async function startKubeCluster(options: StartKubeClusterOptions = {}): Promise<KubeCluster> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const binaries = await resolveKubeBinaries(signal);
+
+  const workDir = await createWorkDir();
+  const processes: ManagedProcess[] = [];
+  const unregisterExitHook = onProcessExit(() => {
+    for (const server of processes) server.killNow();
+    rmSync(workDir, { recursive: true, force: true, maxRetries: 3 });
+  });
+  const teardown = async (): Promise<void> => {
+    // kube-apiserver first, so it does not spend its shutdown retrying etcd.
+    for (const server of [...processes].reverse()) await server.stop(STOP_GRACE_MS);
+    await rm(workDir, { recursive: true, force: true, maxRetries: 3 });
+    unregisterExitHook();
+  };
+
+  try {
+    let logDir = workDir;
+    if (options.logDir !== undefined) {
+      await mkdir(options.logDir, { recursive: true });
+      logDir = await mkdtemp(join(resolve(options.logDir), 'kube-cluster-'));
+    }
+    const certsDir = join(workDir, 'certs');
+    await mkdir(certsDir);
+    const certs = await generateClusterCerts(certsDir);
+
+    // Only the admin is a static token; test users are ServiceAccounts.
+    const adminToken = randomBytes(32).toString('hex');
+    const tokenFile = join(workDir, 'tokens.csv');
+    await writeFile(tokenFile, `${adminToken},${ADMIN_USER},${ADMIN_USER},"system:masters"\n`, { mode: 0o600 });
+
+    const context = { workDir, logDir, signal, track: (server: ManagedProcess) => void processes.push(server) };
+    const etcd = await startEtcd(binaries.etcd, context, startTimeoutMs);
+    const apiserver = await startKubeApiserver(
+      binaries.kubeApiserver,
+      { etcdUrl: etcd.url, certs, tokenFile, adminToken },
+      context,
+      startTimeoutMs,
+    );
+    const probe = { ca: certs.caCertPem, token: adminToken, ...(signal && { signal }) };
+    const version = await readGitVersion(apiserver.url, probe);
+    // /readyz does not wait for the built-in namespaces, which a controller
+    // inside kube-apiserver creates just after start; createUser needs them.
+    await pollUntil(
+      async () => ((await httpGet(`${apiserver.url}/api/v1/namespaces/default`, probe)).status === 200 ? true : undefined),
+      {
+        deadline: Date.now() + startTimeoutMs,
+        intervalMs: 50,
+        signal,
+        onTimeout: () => Promise.resolve(new Error('namespace "default" was not created in time')),
+      },
+    );
+    return new RunningKubeCluster(apiserver.url, version, certs.caCertPem, adminToken, teardown);
+  } catch (error) {
+    await teardown().catch(() => {}); // report why start-up failed, not a cleanup hiccup
+    throw error;
+  }
+}
+
+async function readGitVersion(server: string, probe: { ca: string; token: string }): Promise<string> {
+  const response = await httpGet(`${server}/version`, probe);
+  const { gitVersion } = (response.status === 200 ? JSON.parse(response.body) : {}) as { gitVersion?: unknown };
+  if (typeof gitVersion !== 'string') {
+    throw new Error(`unexpected /version answer: HTTP ${String(response.status)} ${response.body}`);
+  }
+  return gitVersion;
+}
+
+class RunningKubeCluster implements KubeCluster {
+  readonly #caData: string;
+  readonly #adminToken: string;
+  readonly #teardown: () => Promise<void>;
+  readonly #userTokens = new Map<string, string>();
+  readonly #pendingUserTokens = new Map<string, Promise<string>>();
+  #usersNamespace: Promise<void> | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(
+    readonly server: string,
+    readonly version: string,
+    caCertPem: string,
+    adminToken: string,
+    teardown: () => Promise<void>,
+  ) {
+    this.#caData = Buffer.from(caCertPem).toString('base64');
+    this.#adminToken = adminToken;
+    this.#teardown = teardown;
+  }
+
+  adminKubeConfig(): KubeConfig {
+    return this.#kubeConfig(ADMIN_USER, this.#adminToken);
+  }
+
+  kubeConfigFor(user: string): KubeConfig {
+    const token = this.#userTokens.get(user);
+    if (!token) throw new Error(`unknown user ${JSON.stringify(user)}: create it with createUser() first`);
+    return this.#kubeConfig(user, token);
+  }
+
+  async createUser(name: string, rules: PolicyRule[], namespace = 'default'): Promise<KubeConfig> {
+    this.#assertRunning();
+    assertValidUserName(name);
+    const admin = this.adminKubeConfig();
+    // Concurrent calls for one name share the ServiceAccount and its token.
+    let pending = this.#pendingUserTokens.get(name);
+    if (!pending) {
+      pending = this.#ensureUsersNamespace(admin).then(() => createUserToken(admin, name));
+      this.#pendingUserTokens.set(name, pending);
+    }
+    let token: string;
+    try {
+      token = await pending;
+    } catch (error) {
+      this.#pendingUserTokens.delete(name);
+      throw error;
+    }
+    this.#userTokens.set(name, token);
+    const user = this.#kubeConfig(name, token);
+    if (rules.length > 0) {
+      await grantRules(admin, name, rules, namespace);
+      await waitForRules(user, rules, namespace);
+    }
+    return user;
+  }
+
+  async createNamespace(name: string): Promise<void> {
+    this.#assertRunning();
+    await ensureNamespace(this.adminKubeConfig(), name);
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#teardown();
+    return this.#stopped;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  #ensureUsersNamespace(admin: KubeConfig): Promise<void> {
+    this.#usersNamespace ??= ensureNamespace(admin, USERS_NAMESPACE).catch((error: unknown) => {
+      this.#usersNamespace = undefined;
+      throw error;
+    });
+    return this.#usersNamespace;
+  }
+
+  #assertRunning(): void {
+    if (this.#stopped) throw new Error('the cluster has been stopped');
+  }
+
+  #kubeConfig(user: string, token: string): KubeConfig {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: CLUSTER_NAME, server: this.server, caData: this.#caData, skipTLSVerify: false }],
+      users: [{ name: user, token }],
+      contexts: [{ name: user, cluster: CLUSTER_NAME, user }],
+      currentContext: user,
+    });
+    return kubeConfig;
+  }
+}
