@@ -2,7 +2,7 @@
 // create/read, optimistic-concurrency conflict on a stale resourceVersion,
 // and RBAC denial for a user who may only read Leases.
 //
-//   node --import tsx --test test/e2e/kube-cluster.smoke.ts
+//   npm run test:e2e
 //
 // The first run builds kube-apiserver and etcd (several minutes); later runs
 // reuse the cached binaries.
