@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
+import { LeaseApiError, LeaseLocker, LockLostError, MicroTime } from '../../src/index.js';
+import type { LeaseLockerOptions } from '../../src/index.js';
+import { waitFor } from '../helpers/wait-for.js';
+import type { LeaseServer } from './lease-server.js';
+import { uniqueLeaseName } from './lease-server.js';
+
+/** Short timings so that takeovers and losses happen within a test's patience. */
+export const fastTiming: LeaseLockerOptions = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 300, requestTimeoutMs: 1_000 };
+
+/**
+ * The library's behaviour against a Lease API server, through the real client-node. Written
+ * once, run against the emulator and a real kube-apiserver.
+ */
+export function lockerBehaviourSuite(title: string, start: () => Promise<LeaseServer & { close(): Promise<void> }>): void {
+  describe(title, () => {
+    let server: LeaseServer & { close(): Promise<void> };
+    let admin: CoordinationV1Api;
+    const lockers: LeaseLocker[] = [];
+
+    before(async () => {
+      server = await start();
+      admin = server.kubeConfig().makeApiClient(CoordinationV1Api);
+    });
+    after(async () => {
+      await Promise.all(lockers.map(async (l) => l.unlock().catch(() => false)));
+      await server.close();
+    });
+
+    const locker = (name: string, owner: string, options: LeaseLockerOptions = {}, kubeConfig = server.kubeConfig()): LeaseLocker => {
+      const created = new LeaseLocker(kubeConfig, { namespace: server.namespace, name }, owner, { ...fastTiming, ...options });
+      lockers.push(created);
+      return created;
+    };
+    const read = async (name: string): Promise<V1Lease> => admin.readNamespacedLease({ name, namespace: server.namespace });
+    const writeOutside = async (name: string, change: (lease: V1Lease) => void): Promise<void> => {
+      const lease = await read(name);
+      change(lease);
+      await admin.replaceNamespacedLease({ name, namespace: server.namespace, body: lease });
+    };
+
+    it('lets contending lockers take turns, never two inside at once, with growing fencing tokens', async () => {
+      const name = uniqueLeaseName('contention');
+      const contenders = ['a', 'b', 'c'].map((id) => locker(name, id));
+      let inside = 0;
+      let maxInside = 0;
+      const tokens: number[] = [];
+      await Promise.all(contenders.map(async (l) => {
+        for (let round = 0; round < 3; round += 1) {
+          await l.withLock(async () => {
+            inside += 1;
+            maxInside = Math.max(maxInside, inside);
+            tokens.push(l.fencingToken ?? -1);
+            await delay(20);
+            inside -= 1;
+          });
+        }
+      }));
+      assert.equal(maxInside, 1);
+      assert.equal(tokens.length, 9);
+      assert.deepEqual(tokens, [...tokens].sort((x, y) => x - y));
+      assert.equal(new Set(tokens).size, 9, 'every hold has its own token');
+    });
+
+    it('tryLock is false while another holds the lease and true once it is released', async () => {
+      const name = uniqueLeaseName('trylock');
+      const a = locker(name, 'a');
+      const b = locker(name, 'b');
+      assert.equal(await a.tryLock(), true);
+      assert.equal(await b.tryLock(), false);
+      assert.equal(b.isLocked, false);
+      assert.equal(await a.unlock(), true);
+      assert.equal(await b.tryLock(), true);
+      assert.equal(b.fencingToken, 1);
+      await b.unlock();
+    });
+
+    it('writes the lease as client-go does: MicroTime, whole seconds, release keeps transitions', async () => {
+      const name = uniqueLeaseName('wire');
+      const a = locker(name, 'pod-a');
+      await a.lock();
+      const held = await read(name);
+      assert.equal(held.spec?.holderIdentity, 'pod-a');
+      assert.equal(held.spec?.leaseDurationSeconds, 2);
+      assert.equal(held.spec?.leaseTransitions, 0);
+      assert.match(String(held.spec?.renewTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      assert.match(String(held.spec?.acquireTime), /\.\d{6}Z$/);
+      await waitFor(async () => String((await read(name)).spec?.renewTime) !== String(held.spec?.renewTime), 'a renewal');
+      const renewed = await read(name);
+      assert.equal(String(renewed.spec?.acquireTime), String(held.spec?.acquireTime), 'acquireTime kept while renewing');
+      assert.equal(await a.unlock(), true);
+      const released = await read(name);
+      assert.equal(released.spec?.holderIdentity, '');
+      assert.equal(released.spec?.leaseDurationSeconds, 1);
+      assert.equal(released.spec?.leaseTransitions, 0);
+    });
+
+    it('keeps labels and annotations it does not own', async () => {
+      const name = uniqueLeaseName('foreign');
+      await admin.createNamespacedLease({
+        namespace: server.namespace,
+        body: { metadata: { name, labels: { team: 'data' }, annotations: { note: 'keep me' } }, spec: {} },
+      });
+      const a = locker(name, 'a');
+      await a.lock();
+      await a.unlock();
+      const lease = await read(name);
+      assert.equal(lease.metadata?.labels?.['team'], 'data');
+      assert.equal(lease.metadata?.annotations?.['note'], 'keep me');
+    });
+
+    it('takes over a lease whose holder stopped renewing, once it has expired', async () => {
+      const name = uniqueLeaseName('takeover');
+      const renewTime = new MicroTime(Date.now());
+      await admin.createNamespacedLease({
+        namespace: server.namespace,
+        body: { metadata: { name }, spec: { holderIdentity: 'crashed', leaseDurationSeconds: 1, leaseTransitions: 5, renewTime, acquireTime: renewTime } },
+      });
+      const b = locker(name, 'b');
+      assert.equal(await b.tryLock(), false);
+      const started = performance.now();
+      await b.lock();
+      assert.ok(performance.now() - started >= 600, 'waited for the expiry');
+      assert.equal(b.fencingToken, 6);
+      assert.equal((await read(name)).spec?.holderIdentity, 'b');
+      await b.unlock();
+    });
+
+    it('declares the lock lost when someone else writes over the lease', async () => {
+      const name = uniqueLeaseName('taken');
+      const a = locker(name, 'a');
+      await a.lock();
+      const lost: LockLostError[] = [];
+      a.on('lost', (e) => lost.push(e));
+      await writeOutside(name, (lease) => { lease.spec = { ...lease.spec, holderIdentity: 'intruder' }; });
+      await waitFor(() => lost.length === 1, 'the loss');
+      assert.equal(lost[0]?.reason, 'taken');
+      assert.equal(lost[0]?.holder, 'intruder');
+      assert.equal(a.signal.reason, lost[0]);
+      assert.equal(a.isLocked, false);
+      assert.equal(await a.unlock(), false);
+      assert.equal((await read(name)).spec?.holderIdentity, 'intruder', 'never cleared');
+    });
+
+    it('declares the lock lost when the lease is deleted, and does not recreate it', async () => {
+      const name = uniqueLeaseName('deleted');
+      const a = locker(name, 'a');
+      await a.lock();
+      await admin.deleteNamespacedLease({ name, namespace: server.namespace });
+      await waitFor(() => !a.isLocked, 'the loss');
+      assert.equal((a.signal.reason as LockLostError).reason, 'deleted');
+      await delay(fastTiming.retryPeriodMs! * 2);
+      await assert.rejects(read(name), (e: unknown) => (e as { code?: number }).code === 404);
+    });
+
+    it('restarts fencing tokens at 0 when the Lease object is recreated (the documented caveat)', async () => {
+      const name = uniqueLeaseName('fencing');
+      const a = locker(name, 'a');
+      await a.lock();
+      await a.unlock();
+      await a.lock();
+      assert.equal(a.fencingToken, 1);
+      await a.unlock();
+      await admin.deleteNamespacedLease({ name, namespace: server.namespace });
+      await a.lock();
+      assert.equal(a.fencingToken, 0);
+      await a.unlock();
+    });
+
+    it('unlockWithRetry releases; check() is quiet while renewals succeed', async () => {
+      const name = uniqueLeaseName('retry');
+      const a = locker(name, 'a');
+      await a.lock();
+      a.check(0);
+      assert.equal(await a.unlockWithRetry(), true);
+      assert.equal((await read(name)).spec?.holderIdentity, '');
+    });
+
+    it('an aborted lock() rejects with the reason and writes nothing', async () => {
+      const name = uniqueLeaseName('abort');
+      const a = locker(name, 'a');
+      await a.lock();
+      const before = (await read(name)).metadata?.resourceVersion;
+      const b = locker(name, 'b');
+      const controller = new AbortController();
+      const waiting = b.lock({ signal: controller.signal });
+      await delay(50);
+      controller.abort(new Error('stop waiting'));
+      await assert.rejects(waiting, /stop waiting/);
+      await a.unlock();
+      assert.notEqual((await read(name)).metadata?.resourceVersion, before);
+      assert.equal((await read(name)).spec?.holderIdentity, '');
+    });
+
+    it('works with only the verbs the README documents (get, create, update)', async () => {
+      const kubeConfig = await server.userWith(['get', 'create', 'update']);
+      const name = uniqueLeaseName('rbac');
+      const a = locker(name, 'a', {}, kubeConfig);
+      await a.lock();
+      await waitFor(async () => String((await read(name)).spec?.renewTime) !== String((await read(name)).spec?.acquireTime), 'a renewal');
+      assert.equal(await a.unlock(), true);
+    });
+
+    it('fails lock() promptly with a typed 403 when update is not allowed', async () => {
+      const kubeConfig = await server.userWith(['get', 'create']);
+      const name = uniqueLeaseName('forbidden');
+      await admin.createNamespacedLease({ namespace: server.namespace, body: { metadata: { name }, spec: {} } });
+      const a = locker(name, 'a', {}, kubeConfig);
+      const started = performance.now();
+      await assert.rejects(a.lock(), (e: unknown) => {
+        assert.ok(e instanceof LeaseApiError);
+        assert.equal(e.statusCode, 403);
+        assert.equal(e.reason, 'Forbidden');
+        assert.match(e.statusMessage, /cannot update resource "leases"/);
+        return true;
+      });
+      assert.ok(performance.now() - started < 2_000);
+      assert.equal(a.isLocked, false);
+    });
+  });
+}
