@@ -163,6 +163,14 @@ function snapshotOf(lease: V1Lease): LeaseSnapshot {
   };
 }
 
+// client-node drops the body of answers its OpenAPI spec lists without a schema (401 among
+// them); name the reason from the code then, as client-go does for bodiless errors.
+const reasonForCode: Readonly<Record<number, string>> = {
+  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed',
+  409: 'Conflict', 410: 'Expired', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType', 422: 'Invalid',
+  429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
+};
+
 interface StatusBody {
   reason?: unknown;
   message?: unknown;
@@ -177,7 +185,7 @@ function toLeaseError(operation: string, error: unknown): LeaseApiError | LeaseR
     const retryAfter = Number(headers['retry-after']);
     return new LeaseApiError(operation, {
       statusCode: error.code,
-      reason: typeof status.reason === 'string' ? status.reason : '',
+      reason: typeof status.reason === 'string' && status.reason !== '' ? status.reason : (reasonForCode[error.code] ?? ''),
       statusMessage: typeof status.message === 'string' ? status.message : '',
       retryAfterSeconds: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
       cause: error,
