@@ -7,6 +7,7 @@ import { Observation } from './observation.js';
 import type { LockRecord } from './record.js';
 import { toLeaseSeconds } from './record.js';
 import type { LockSnapshot, ResourceLock } from './resource-lock.js';
+import type { WatchHub, WatchSeed, WatchSubscription } from './shared-watch.js';
 import type { Wakeups } from './wakeups.js';
 
 /** The timing a loop runs on (validated options). */
@@ -25,13 +26,18 @@ export interface Acquired<S extends LockSnapshot> {
   readonly startedAt: number;
 }
 
-/** The result of one acquisition attempt. */
+/** The result of one acquisition attempt. `seed` is set when the attempt read a version to watch from. */
 export type Attempt<S extends LockSnapshot> =
   | { readonly kind: 'acquired'; readonly acquired: Acquired<S> }
   /** Someone else holds a live lease until `expiresAt` (monotonic). */
-  | { readonly kind: 'busy'; readonly holder: string; readonly expiresAt: number }
-  /** Our write lost a race with another writer; read again to see who won. */
-  | { readonly kind: 'contended' };
+  | { readonly kind: 'busy'; readonly holder: string; readonly expiresAt: number; readonly seed: WatchSeed<S> | undefined }
+  /** Our write lost a race with another writer; the watch (or a new read) tells who won. */
+  | { readonly kind: 'contended'; readonly seed: WatchSeed<S> | undefined };
+
+/** The lock's state as a live watch shows it, used instead of a read. */
+interface Known<S extends LockSnapshot> {
+  readonly snapshot: S | undefined;
+}
 
 /** How renewal ended. */
 export type RenewEnd<S extends LockSnapshot> =
@@ -55,12 +61,16 @@ export class AcquireLoop<S extends LockSnapshot> {
   readonly #lock: ResourceLock<S>;
   readonly #settings: LoopSettings;
   readonly #wakeups: Wakeups;
+  readonly #watches: WatchHub;
   readonly #observation: Observation;
+  /** Set once listing was refused (no `list` permission): reads fall back to get. */
+  #listRefused = false;
 
-  constructor(lock: ResourceLock<S>, settings: LoopSettings, wakeups: Wakeups) {
+  constructor(lock: ResourceLock<S>, settings: LoopSettings, wakeups: Wakeups, watches: WatchHub) {
     this.#lock = lock;
     this.#settings = settings;
     this.#wakeups = wakeups;
+    this.#watches = watches;
     this.#observation = new Observation(settings.clock, settings.useObservedTime);
   }
 
@@ -69,50 +79,103 @@ export class AcquireLoop<S extends LockSnapshot> {
     return this.#observation.record?.holderIdentity;
   }
 
-  /** Attempts until the lock is ours. Transient errors are retried; others reject. */
+  /**
+   * Attempts until the lock is ours. While another holds it, waits on the lock's shared watch:
+   * a release or deletion wakes it at once, and a single timer fires at the exact instant the
+   * holder's lease would expire; no request is made meanwhile. Without a live watch it polls
+   * every retry period (with jitter). Transient errors are retried; others reject. The watch
+   * subscription ends with this call.
+   */
   async acquire(signal: AbortSignal | undefined): Promise<Acquired<S>> {
     const { clock, retryPeriodMs, name } = this.#settings;
-    for (;;) {
-      throwIfAborted(signal);
-      let waitMs: number;
-      try {
-        const attempt = await this.attempt(signal);
-        if (attempt.kind === 'acquired') return attempt.acquired;
-        if (attempt.kind === 'contended') continue;
-        // Wake at the holder's expiry if that comes before the next poll.
-        const untilExpiry = attempt.expiresAt - clock.now();
-        waitMs = Math.max(0, Math.min(retryPeriodMs * (1 + Math.random() * waitJitter), untilExpiry));
-        log.acquire('%s: held by %s, next attempt in %d ms', name, attempt.holder, Math.round(waitMs));
-      } catch (error) {
+    let wake = new AbortController();
+    let subscription: WatchSubscription<S> | undefined;
+    const onChange = (snapshot: S | undefined): void => {
+      this.#observation.see(snapshot?.record);
+      wake.abort();
+    };
+    try {
+      for (;;) {
         throwIfAborted(signal);
-        if (!isTransient(error)) throw error;
-        waitMs = retryDelayMs(error, retryPeriodMs);
-        log.acquire('%s: attempt failed (%s), retrying in %d ms', name, (error as Error).message, Math.round(waitMs));
+        wake = new AbortController(); // before the attempt, so that a change during it is not missed
+        const live = subscription?.live === true;
+        let waitMs: number;
+        try {
+          const attempt = await this.attempt(signal, live ? { snapshot: subscription?.snapshot } : undefined);
+          if (attempt.kind === 'acquired') return attempt.acquired;
+          if (subscription === undefined && attempt.seed !== undefined) {
+            subscription = this.#watches.subscribe(this.#lock, attempt.seed, this.#settings, onChange);
+          }
+          if (attempt.kind === 'contended') {
+            // The winner's write reaches us through the watch; without a live one, read again now.
+            waitMs = live ? retryPeriodMs : 0;
+          } else {
+            const untilExpiry = Math.max(0, attempt.expiresAt - clock.now());
+            waitMs = live ? untilExpiry : Math.min(retryPeriodMs * (1 + Math.random() * waitJitter), untilExpiry);
+            log.acquire('%s: held by %s, next attempt in %d ms%s', name, attempt.holder, Math.round(waitMs), live ? ' (watching)' : '');
+          }
+        } catch (error) {
+          throwIfAborted(signal);
+          if (!isTransient(error)) throw error;
+          waitMs = retryDelayMs(error, retryPeriodMs);
+          log.acquire('%s: attempt failed (%s), retrying in %d ms', name, (error as Error).message, Math.round(waitMs));
+        }
+        await this.#wakeups.wait(this.#lock.describe(), waitMs, clock, signal, wake.signal);
       }
-      await this.#wakeups.wait(this.#lock.describe(), waitMs, clock, signal);
+    } finally {
+      subscription?.unsubscribe();
     }
   }
 
-  /** One attempt: read the lock, then create it or take it over if it is free, expired or ours. */
-  async attempt(signal: AbortSignal | undefined): Promise<Attempt<S>> {
+  /**
+   * One attempt: read the lock (or take `known`, what a live watch shows), then create it or
+   * take it over if it is free, expired or ours.
+   */
+  async attempt(signal: AbortSignal | undefined, known?: Known<S>): Promise<Attempt<S>> {
     const { clock } = this.#settings;
     const lock = this.#lock;
-    const current = await lock.get({ signal });
+    let current: S | undefined;
+    let seed: WatchSeed<S> | undefined;
+    if (known === undefined) {
+      seed = await this.#read(signal);
+      current = seed.snapshot;
+      if (seed.version === '') seed = undefined;
+    } else {
+      current = known.snapshot;
+    }
+    // Expiry must be judged on the very record we may write over: a record first seen now is
+    // presumed alive for its whole duration from now.
     this.#observation.see(current?.record);
     if (current === undefined) {
-      return this.#write(signal, (record) => lock.create(record, { signal }), 0);
+      return this.#write(signal, (record) => lock.create(record, { signal }), 0, seed);
     }
     const holder = current.record.holderIdentity;
     if (holder !== '' && holder !== lock.identity) {
       const expiresAt = this.#observation.expiresAt();
-      if (clock.now() < expiresAt) return { kind: 'busy', holder, expiresAt };
+      if (clock.now() < expiresAt) return { kind: 'busy', holder, expiresAt, seed };
     }
     // Every acquisition counts as a transition, also our own re-acquisition of a lease that
     // still names us, so that the fencing token tells holds apart.
-    return this.#write(signal, (record) => lock.update(record, current, { signal }), current.record.leaseTransitions + 1);
+    const base = current;
+    return this.#write(signal, (record) => lock.update(record, base, { signal }), current.record.leaseTransitions + 1, seed);
   }
 
-  async #write(signal: AbortSignal | undefined, write: (record: LockRecord) => Promise<S>, leaseTransitions: number): Promise<Attempt<S>> {
+  /** Reads the lock; through `list` when the lock can be watched, so the read also gives a version to watch from. */
+  async #read(signal: AbortSignal | undefined): Promise<WatchSeed<S>> {
+    const lock = this.#lock;
+    if (lock.list !== undefined && lock.watch !== undefined && !this.#listRefused) {
+      try {
+        return await lock.list({ signal });
+      } catch (error) {
+        if (!(error instanceof LeaseApiError && (error.statusCode === 403 || error.statusCode === 405))) throw error;
+        this.#listRefused = true;
+        log.acquire('%s: listing the lease was refused (%s); reading it instead, and polling while waiting', this.#settings.name, error.message);
+      }
+    }
+    return { snapshot: await lock.get({ signal }), version: '' };
+  }
+
+  async #write(signal: AbortSignal | undefined, write: (record: LockRecord) => Promise<S>, leaseTransitions: number, seed: WatchSeed<S> | undefined): Promise<Attempt<S>> {
     const now = new Date(this.#settings.clock.wallTime());
     const record: LockRecord = {
       holderIdentity: this.#lock.identity,
@@ -132,7 +195,7 @@ export class AcquireLoop<S extends LockSnapshot> {
       throwIfAborted(signal);
       if (isConflict(error)) {
         log.acquire('%s: lost a race for the lease', this.#settings.name);
-        return { kind: 'contended' };
+        return { kind: 'contended', seed };
       }
       throw error;
     }

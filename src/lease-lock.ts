@@ -8,7 +8,9 @@ import { log } from './log.js';
 import { defaultOptions } from './options.js';
 import type { LockRecord } from './record.js';
 import { leaseLockRecordToLeaseSpec, leaseSpecToLeaseLockRecord } from './record.js';
-import type { LockSnapshot, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
+import type { LockSnapshot, LockWatchEvent, LockWatchHandlers, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
+import { WatchHttpError, streamWatch } from './watch-stream.js';
+import type { RawWatchEvent } from './watch-stream.js';
 
 /** A {@link LockSnapshot} of a Lease, carrying the whole object so an update keeps what it does not own. */
 export interface LeaseSnapshot extends LockSnapshot {
@@ -38,7 +40,13 @@ export interface LeaseLockOptions {
 export class LeaseLock implements ResourceLock<LeaseSnapshot> {
   readonly identity: string;
   readonly lease: LeaseRef;
+  /**
+   * Streams changes of the Lease (see {@link ResourceLock.watch}). Undefined when the lock was
+   * built from a bare `CoordinationV1Api`, which cannot watch: waiting lockers then poll.
+   */
+  readonly watch: ((fromVersion: string, handlers: LockWatchHandlers<LeaseSnapshot>, options?: ResourceLockCallOptions) => Promise<void>) | undefined;
   readonly #api: CoordinationV1Api;
+  readonly #kubeConfig: KubeConfig | undefined;
   readonly #requestTimeoutMs: number;
   readonly #eventRecorder: ((message: string) => void) | undefined;
 
@@ -56,9 +64,20 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     }
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#eventRecorder = options.eventRecorder;
-    if (client instanceof KubeConfig) this.#api = client.makeApiClient(CoordinationV1Api);
-    else if (client instanceof CoordinationV1Api) this.#api = client;
-    else throw new InvalidConfigError('kubeConfig', 'must be a KubeConfig or a CoordinationV1Api from @kubernetes/client-node');
+    if (client instanceof KubeConfig) {
+      this.#api = client.makeApiClient(CoordinationV1Api);
+      this.#kubeConfig = client;
+    } else if (client instanceof CoordinationV1Api) {
+      this.#api = client;
+    } else {
+      throw new InvalidConfigError('kubeConfig', 'must be a KubeConfig or a CoordinationV1Api from @kubernetes/client-node');
+    }
+    this.watch = this.#kubeConfig === undefined ? undefined : async (fromVersion, handlers, options = {}) => this.#watch(fromVersion, handlers, options);
+  }
+
+  /** The API server and the Lease: lockers of this process watching the same key share a watch. */
+  watchKey(): string {
+    return `${this.#kubeConfig?.getCurrentCluster()?.server ?? ''} ${this.describe()}`;
   }
 
   describe(): string {
@@ -85,6 +104,13 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     }
   }
 
+  async list(options: ResourceLockCallOptions = {}): Promise<{ snapshot: LeaseSnapshot | undefined; version: string }> {
+    const { namespace, name } = this.lease;
+    const list = await this.#call('list', options.signal, (config) => this.#api.listNamespacedLease({ namespace, fieldSelector: `metadata.name=${name}` }, config));
+    const lease = list.items[0];
+    return { snapshot: lease === undefined ? undefined : snapshotOf(lease), version: list.metadata?.resourceVersion ?? '' };
+  }
+
   async create(record: LockRecord, options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot> {
     const { namespace, name } = this.lease;
     const body: V1Lease = {
@@ -109,6 +135,33 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     };
     const lease = await this.#call('update', options.signal, (config) => this.#api.replaceNamespacedLease({ namespace, name, body }, config));
     return snapshotOf(lease);
+  }
+
+  async #watch(fromVersion: string, handlers: LockWatchHandlers<LeaseSnapshot>, options: ResourceLockCallOptions): Promise<void> {
+    const kubeConfig = this.#kubeConfig;
+    if (kubeConfig === undefined) throw new Error('unreachable: watch without a KubeConfig');
+    const { namespace, name } = this.lease;
+    const operation = `watch lease ${this.describe()}`;
+    // The server ends the stream after timeoutSeconds (spread, as client-go's reflector does, so
+    // that many waiters do not reconnect at once); silence much longer than that means a dead connection.
+    const timeoutSeconds = watchTimeoutSeconds + Math.floor(Math.random() * watchTimeoutSeconds);
+    log.api('%s: from resourceVersion %s', operation, fromVersion);
+    try {
+      await streamWatch({
+        kubeConfig,
+        path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+        query: { watch: 'true', fieldSelector: `metadata.name=${name}`, resourceVersion: fromVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) },
+        connectTimeoutMs: this.#requestTimeoutMs,
+        idleTimeoutMs: (timeoutSeconds + 30) * 1000,
+        signal: options.signal,
+        onOpen: () => handlers.onOpen(),
+        onEvent: (event) => handlers.onEvent(toWatchEvent(operation, event)),
+      });
+    } catch (error) {
+      throwIfAborted(options.signal);
+      if (error instanceof WatchHttpError) throw toLeaseError(operation, { code: error.statusCode, body: error.body });
+      throw error;
+    }
   }
 
   /** Runs one API call with the per-request timeout and the caller's signal, turning failures into typed errors. */
@@ -153,6 +206,25 @@ function abortable(signal: AbortSignal): ConfigurationOptions {
     }],
     middlewareMergeStrategy: 'append',
   };
+}
+
+const watchTimeoutSeconds = 300;
+
+function toWatchEvent(operation: string, event: RawWatchEvent): LockWatchEvent<LeaseSnapshot> {
+  const object = (typeof event.object === 'object' && event.object !== null ? event.object : {}) as V1Lease & StatusBody & { code?: unknown };
+  const version = object.metadata?.resourceVersion ?? '';
+  switch (event.type) {
+    case 'ADDED':
+    case 'MODIFIED':
+      return { type: 'change', snapshot: snapshotOf(object), version };
+    case 'DELETED':
+      return { type: 'change', snapshot: undefined, version };
+    case 'BOOKMARK':
+      return { type: 'bookmark', version };
+    default:
+      // ERROR: the object is a Status; 410 means our start version is too old and we must list again.
+      throw toLeaseError(operation, { code: typeof object.code === 'number' ? object.code : 500, body: object });
+  }
 }
 
 function snapshotOf(lease: V1Lease): LeaseSnapshot {

@@ -11,6 +11,7 @@ import { log } from './log.js';
 import type { LeaseLockerOptions, ResolvedOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import type { LockSnapshot, ResourceLock } from './resource-lock.js';
+import { processWatches } from './shared-watch.js';
 import { processWakeups } from './wakeups.js';
 
 /** Payload of the `'acquired'` event. */
@@ -126,7 +127,7 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     }
     this.#options = resolveOptions(options, `${lock.describe()}: ${lock.identity}`);
     this.#lock = lock;
-    this.#loop = new AcquireLoop(lock, this.#options, processWakeups);
+    this.#loop = new AcquireLoop(lock, this.#options, processWakeups, processWatches);
     this.#signal = AbortSignal.abort(new LockLostError(this.#options.name, 'not-held'));
   }
 

@@ -27,8 +27,10 @@ export interface LeaseLockerOptions {
    */
   readonly renewDeadlineMs?: number;
   /**
-   * The pause between renewals while holding, and between attempts while waiting for a lease
-   * someone else holds (plus up to 20 % random jitter, so waiters do not all hit the server at once).
+   * The pause between renewals while holding. A waiter normally watches the Lease and needs
+   * no polling; when it cannot watch (no `list`/`watch` permission, or the watch keeps failing)
+   * it polls at this period, plus up to 20 % random jitter so waiters do not all hit the server
+   * at once.
    * @default 2000
    */
   readonly retryPeriodMs?: number;

@@ -14,6 +14,19 @@ export interface ResourceLockCallOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** A change seen on a watch: the lock's new state (undefined once deleted), or a bookmark. */
+export type LockWatchEvent<S extends LockSnapshot> =
+  | { readonly type: 'change'; readonly snapshot: S | undefined; readonly version: string }
+  /** Nothing changed up to `version`; resume from there. */
+  | { readonly type: 'bookmark'; readonly version: string };
+
+/** Callbacks of {@link ResourceLock.watch}. */
+export interface LockWatchHandlers<S extends LockSnapshot> {
+  /** The server accepted the watch; events after the start version follow. */
+  onOpen(): void;
+  onEvent(event: LockWatchEvent<S>): void;
+}
+
 /**
  * Storage of a lock record, the counterpart of client-go's `resourcelock.Interface`. The
  * locker's loop drives it; an implementation only reads and writes.
@@ -38,4 +51,22 @@ export interface ResourceLock<S extends LockSnapshot = LockSnapshot> {
   readonly identity: string;
   /** A stable, human-readable name of the locked resource, e.g. `namespace/name`. */
   describe(): string;
+  /**
+   * Optional, with {@link watch}: reads the lock together with a version to watch from (for a
+   * Lease, a list of one: the list's resourceVersion is current even when the object is old).
+   */
+  readonly list?: ((options?: ResourceLockCallOptions) => Promise<{ snapshot: S | undefined; version: string }>) | undefined;
+  /**
+   * Optional: streams the changes after `fromVersion` until the server ends the stream (resolve;
+   * resume from the last version seen) or `signal` aborts. Rejects with a `LeaseApiError` whose
+   * `statusCode` is 410 when `fromVersion` is too old (list again), and with other errors as
+   * the other calls do. Waiting lockers use it to learn of a release at once instead of polling.
+   */
+  readonly watch?: ((fromVersion: string, handlers: LockWatchHandlers<S>, options?: ResourceLockCallOptions) => Promise<void>) | undefined;
+  /**
+   * Optional: identifies the watched object across the lockers of this process, so that they
+   * share one watch. Lockers of other clusters must not share it.
+   * @default describe()
+   */
+  readonly watchKey?: (() => string) | undefined;
 }

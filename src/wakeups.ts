@@ -10,22 +10,22 @@ export class Wakeups {
   readonly #waiters = new Map<string, Set<AbortController>>();
 
   /**
-   * Sleeps on `clock` for `ms`, returning early when {@link notify} is called for `key`.
-   * Rejects with `signal.reason` when `signal` aborts.
+   * Sleeps on `clock` for `ms`, returning early when {@link notify} is called for `key` or
+   * `wake` aborts. Rejects with `signal.reason` when `signal` aborts.
    */
-  async wait(key: string, ms: number, clock: Clock, signal: AbortSignal | undefined): Promise<void> {
-    const wake = new AbortController();
+  async wait(key: string, ms: number, clock: Clock, signal: AbortSignal | undefined, wake?: AbortSignal): Promise<void> {
+    const notified = new AbortController();
     let waiters = this.#waiters.get(key);
     if (waiters === undefined) this.#waiters.set(key, (waiters = new Set()));
-    waiters.add(wake);
-    const linked = linkSignals(signal, wake.signal);
+    waiters.add(notified);
+    const linked = linkSignals(signal, notified.signal, wake);
     try {
       await clock.sleep(ms, linked.signal);
     } catch (error) {
-      if (!wake.signal.aborted || signal?.aborted === true) throw error;
+      if (signal?.aborted === true || !(notified.signal.aborted || wake?.aborted === true)) throw error;
     } finally {
       linked.dispose();
-      waiters.delete(wake);
+      waiters.delete(notified);
       if (waiters.size === 0) this.#waiters.delete(key);
     }
   }

@@ -44,12 +44,12 @@ describe('LeaseLocker under API faults (emulator)', () => {
 
   it('lock() retries 500 and 429 and then acquires', async () => {
     const name = uniqueLeaseName('transient');
-    emulator.faults.fail({ status: 500, times: 1 }, { verb: 'get', name });
-    emulator.faults.fail({ status: 429, times: 1, retryAfterSeconds: 0 }, { verb: 'get', name });
+    emulator.faults.fail({ status: 500, times: 1 }, { verb: 'list', name });
+    emulator.faults.fail({ status: 429, times: 1, retryAfterSeconds: 0 }, { verb: 'list', name });
     const a = locker(name, 'a');
     await a.lock();
     assert.equal(a.isLocked, true);
-    assert.equal(emulator.countRequests({ verb: 'get', name }), 3);
+    assert.equal(emulator.countRequests({ verb: 'list', name }), 3);
     await a.unlock();
   });
 

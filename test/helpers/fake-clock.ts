@@ -29,6 +29,11 @@ export class FakeClock implements Clock {
     this.#wallOffset += ms;
   }
 
+  /** When the earliest pending sleep ends, if any. */
+  get nextAt(): number | undefined {
+    return this.#earliest()?.at;
+  }
+
   /** Number of sleeps not yet resolved. */
   get pending(): number {
     return this.#timers.size;

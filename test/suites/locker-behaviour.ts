@@ -130,6 +130,27 @@ export function lockerBehaviourSuite(title: string, start: () => Promise<LeaseSe
       await b.unlock();
     });
 
+    it('a waiter learns of a release by another process through the watch, not by polling', async () => {
+      const name = uniqueLeaseName('watch-handoff');
+      const renewTime = new MicroTime(Date.now());
+      await admin.createNamespacedLease({
+        namespace: server.namespace,
+        body: { metadata: { name }, spec: { holderIdentity: 'elsewhere', leaseDurationSeconds: 60, leaseTransitions: 2, renewTime, acquireTime: renewTime } },
+      });
+      // Polling would first look again after 10 s, and the lease expires after 60 s: only the
+      // watch can make this lock() resolve within waitFor's 5 s.
+      const a = locker(name, 'a', { leaseDurationMs: 60_000, renewDeadlineMs: 30_000, retryPeriodMs: 10_000 });
+      let held = false;
+      const waiting = a.lock().then(() => { held = true; });
+      await delay(200);
+      assert.equal(held, false);
+      await writeOutside(name, (lease) => { lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 }; });
+      await waitFor(() => held, 'the waiter to take the released lease');
+      await waiting;
+      assert.equal(a.fencingToken, 3);
+      await a.unlock();
+    });
+
     it('declares the lock lost when someone else writes over the lease', async () => {
       const name = uniqueLeaseName('taken');
       const a = locker(name, 'a');
@@ -196,12 +217,29 @@ export function lockerBehaviourSuite(title: string, start: () => Promise<LeaseSe
       assert.equal((await read(name)).spec?.holderIdentity, '');
     });
 
-    it('works with only the verbs the README documents (get, create, update)', async () => {
-      const kubeConfig = await server.userWith(['get', 'create', 'update']);
+    it('works with only the verbs the README documents (get, list, watch, create, update)', async () => {
+      const kubeConfig = await server.userWith(['get', 'list', 'watch', 'create', 'update']);
       const name = uniqueLeaseName('rbac');
       const a = locker(name, 'a', {}, kubeConfig);
+      const b = locker(name, 'b', {}, kubeConfig);
       await a.lock();
+      const waiting = b.lock(); // waits on the watch
       await waitFor(async () => String((await read(name)).spec?.renewTime) !== String((await read(name)).spec?.acquireTime), 'a renewal');
+      assert.equal(await a.unlock(), true);
+      await waiting;
+      assert.equal(await b.unlock(), true);
+    });
+
+    it('still works without list and watch, by polling', async () => {
+      const kubeConfig = await server.userWith(['get', 'create', 'update']);
+      const name = uniqueLeaseName('rbac-poll');
+      const holder = locker(name, 'holder');
+      const a = locker(name, 'a', {}, kubeConfig);
+      await holder.lock();
+      const waiting = a.lock();
+      await delay(50);
+      await holder.unlock();
+      await waiting;
       assert.equal(await a.unlock(), true);
     });
 
