@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { CoordinationV1Api, KubeConfig, Observable } from '@kubernetes/client-node';
 import type { ConfigurationOptions, RequestContext, ResponseContext, V1Lease } from '@kubernetes/client-node';
 import { throwIfAborted } from './abort.js';
@@ -9,6 +10,7 @@ import { defaultOptions } from './options.js';
 import type { LockRecord } from './record.js';
 import { leaseLockRecordToLeaseSpec, leaseSpecToLeaseLockRecord } from './record.js';
 import type { LockSnapshot, LockWatchEvent, LockWatchHandlers, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
+import { keepAliveAgentFor } from './keep-alive-agent.js';
 import { WatchHttpError, streamWatch } from './watch-stream.js';
 import type { RawWatchEvent } from './watch-stream.js';
 
@@ -174,7 +176,8 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     signal?.addEventListener('abort', onAbort, { once: true });
     const started = performance.now();
     try {
-      const result = await run(abortable(controller.signal));
+      const agent = this.#kubeConfig === undefined ? undefined : await keepAliveAgentFor(this.#kubeConfig);
+      const result = await run(requestOptions(controller.signal, agent));
       log.api('%s: ok in %d ms', operation, Math.round(performance.now() - started));
       return result;
     } catch (error) {
@@ -192,14 +195,16 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
 }
 
 /**
- * Per-request options that attach `signal` to the request. `append` keeps client-node's own
- * middleware (User-Agent, auth); its middleware must answer Observables, not Promises.
+ * Per-request options that attach `signal` (and our keep-alive agent) to the request.
+ * `append` keeps client-node's own middleware (User-Agent, auth); its middleware must answer
+ * Observables, not Promises.
  */
-function abortable(signal: AbortSignal): ConfigurationOptions {
+function requestOptions(signal: AbortSignal, agent: Agent | undefined): ConfigurationOptions {
   return {
     middleware: [{
       pre: (context: RequestContext) => {
         context.setSignal(signal);
+        if (agent !== undefined) context.setAgent(agent);
         return new Observable(Promise.resolve(context));
       },
       post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
