@@ -60,7 +60,7 @@ describe('patch', () => {
     assert.equal(patched.spec?.leaseTransitions, undefined);
   });
 
-  test('a failed JSON patch test is 422 with the library\'s message as cause', async (t) => {
+  test('a JSON patch operation that does not apply is 422 without the library\'s message', async (t) => {
     const emulator = await startEmulator(t);
     await seed(emulator);
     const answer = await failure(
@@ -78,13 +78,33 @@ describe('patch', () => {
       status: 'Failure',
       message: 'the server rejected our request due to an error in our request',
       reason: 'Invalid',
-      details: { causes: [{ reason: 'UnexpectedServerResponse', message: 'testing value /spec/holderIdentity failed: test failed' }] },
+      details: {},
       code: 422,
     });
-    const missing = await failure(
-      leasesApi(emulator).patchNamespacedLease({ name: 'lock', namespace: NS, body: [{ op: 'replace', path: '/spec/strategy', value: 'x' }] }),
+    const noParent = await failure(
+      leasesApi(emulator).patchNamespacedLease({ name: 'lock', namespace: NS, body: [{ op: 'replace', path: '/metadata/annotations/x', value: 'y' }] }),
     );
-    assert.equal(missing.status.details?.causes?.[0]?.message, 'replace operation does not apply: doc is missing key: /spec/strategy: missing value');
+    assert.equal(noParent.code, 422);
+  });
+
+  test('a JSON patch replace of a key an object does not have adds it, as json-patch v4 does', async (t) => {
+    const emulator = await startEmulator(t);
+    await seed(emulator);
+    const patched = await leasesApi(emulator).patchNamespacedLease({
+      name: 'lock',
+      namespace: NS,
+      body: [{ op: 'replace', path: '/metadata/labels/extra', value: 'x' }],
+    });
+    assert.deepEqual(patched.metadata?.labels, { app: 'a', extra: 'x' });
+  });
+
+  test('a body that is not JSON is 400 "invalid JSON patch", even for a missing lease', async (t) => {
+    const emulator = await startEmulator(t);
+    for (const name of ['lock', 'missing']) {
+      const answer = await raw(emulator, 'PATCH', leasePath(NS, name), { body: '{"spec":', contentType: PatchStrategy.MergePatch });
+      assert.equal(answer.status, 400);
+      assert.equal(answer.json()['message'], 'invalid JSON patch');
+    }
   });
 
   test('a patch carrying a stale resourceVersion is 409 Conflict', async (t) => {

@@ -154,7 +154,7 @@ describe('waiting on the watch (emulator)', () => {
     const w = waiter(name, { verbs: ['get', 'create', 'update'] });
     let acquired = false;
     const locking = w.locker.lock().then(() => { acquired = true; });
-    await waitFor(() => w.count('get') === 1, 'a read');
+    await waitFor(() => w.count('get') === 1 && w.clock.nextAt !== undefined, 'a read, then the poll timer');
     release(name);
     await w.clock.advance(2_400); // the poll, retryPeriod plus jitter
     await locking;

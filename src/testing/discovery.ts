@@ -30,6 +30,8 @@ export function discoveryDocument(document: 'apis' | 'group' | 'version'): unkno
             namespaced: true,
             kind: 'Lease',
             verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+            // Derived from the storage version (coordination.k8s.io/v1 Lease): the same on every server.
+            storageVersionHash: 'gqkMMb/YqFM=',
           },
         ],
       };
@@ -39,17 +41,21 @@ export function discoveryDocument(document: 'apis' | 'group' | 'version'): unkno
 /** Go's names of Node's architectures. */
 const GO_ARCH: Readonly<Record<string, string>> = { x64: 'amd64', arm64: 'arm64', ia32: '386' };
 
-/** The body of GET /version: a plausible release of the API server. */
+/** The body of GET /version: the release whose answers the emulator reproduces. */
 export function versionInfo(): unknown {
   const arch = GO_ARCH[process.arch] ?? process.arch;
   return {
     major: '1',
-    minor: '34',
-    gitVersion: 'v1.34.0',
+    minor: '37',
+    emulationMajor: '1',
+    emulationMinor: '37',
+    minCompatibilityMajor: '1',
+    minCompatibilityMinor: '36',
+    gitVersion: 'v1.37.2',
     gitCommit: '0000000000000000000000000000000000000000',
     gitTreeState: 'clean',
-    buildDate: '2025-08-27T00:00:00Z',
-    goVersion: 'go1.24.6',
+    buildDate: '2026-10-27T00:00:00Z',
+    goVersion: 'go1.26.8',
     compiler: 'gc',
     platform: `${process.platform}/${arch}`,
   };

@@ -10,8 +10,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { AccessControl, type UserOptions } from './auth.js';
 import { FaultInjector, type LeaseApiFaults } from './faults.js';
 import { decodeLease } from './lease-codec.js';
-import type { LeaseObject, LeaseSpecFields } from './lease-object.js';
+import { keptSpec, type LeaseObject, type LeaseSpecFields } from './lease-object.js';
 import { LeaseStore, newSystemFields } from './lease-store.js';
+import { managedFieldsOnCreate, managedFieldsOnUpdate } from './managed-fields.js';
 import { dateToMicroTime } from './micro-time.js';
 import { handleRequest, type EmulatorState } from './request-handler.js';
 import { RequestLog, type RequestFilter, type RequestRecord } from './request-log.js';
@@ -34,8 +35,9 @@ export interface LeaseApiEmulatorOptions {
   readonly historyLimit?: number;
   /**
    * Interval of BOOKMARK events on watches with `allowWatchBookmarks=true`; 0
-   * sends none. A real server sends one about every minute, and one 2 s before
-   * a watch's timeoutSeconds. @default 1000
+   * sends none. As on a real server, which sends one about every minute and
+   * one 2 s before a watch's timeoutSeconds, a bookmark is only sent once the
+   * store has moved past the revision the watch started from. @default 1000
    */
   readonly bookmarkIntervalMs?: number;
   /**
@@ -44,6 +46,12 @@ export interface LeaseApiEmulatorOptions {
    * `--anonymous-auth=true`; otherwise they get 401. @default false
    */
   readonly anonymousAuth?: boolean;
+  /**
+   * Keep `spec.strategy` and `spec.preferredHolder`, as a server with the
+   * CoordinatedLeaderElection feature gate on does. Off, as by default in
+   * Kubernetes, the server drops both fields from every write. @default false
+   */
+  readonly coordinatedLeaderElection?: boolean;
   /** Closes the emulator when aborted. @default none */
   readonly signal?: AbortSignal;
 }
@@ -84,6 +92,7 @@ const DEFAULTS = Object.freeze({
   historyLimit: 100,
   bookmarkIntervalMs: 1000,
   anonymousAuth: false,
+  coordinatedLeaderElection: false,
 });
 
 const EXTERNAL_MANAGER = 'lease-api-emulator';
@@ -121,6 +130,7 @@ export class LeaseApiEmulator implements AsyncDisposable {
   readonly #log = new RequestLog();
   readonly #watches: WatchHub;
   readonly #namespaces: Set<string>;
+  readonly #coordinatedLeaderElection: boolean;
   readonly #closing = new AbortController();
   readonly #waiters = new Set<Waiter>();
   #closed: Promise<void> | undefined;
@@ -130,6 +140,7 @@ export class LeaseApiEmulator implements AsyncDisposable {
     this.#server = server;
     this.url = url;
     this.#namespaces = new Set(options.namespaces);
+    this.#coordinatedLeaderElection = options.coordinatedLeaderElection;
     this.#store = new LeaseStore(options.historyLimit);
     this.#access = new AccessControl(options.anonymousAuth);
     this.#watches = new WatchHub(this.#store, options.bookmarkIntervalMs, () => this.#notify());
@@ -146,6 +157,7 @@ export class LeaseApiEmulator implements AsyncDisposable {
       log: this.#log,
       watches: this.#watches,
       namespaces: this.#namespaces,
+      coordinatedLeaderElection: options.coordinatedLeaderElection,
       closing: this.#closing.signal,
       notify: () => this.#notify(),
     };
@@ -270,14 +282,18 @@ export class LeaseApiEmulator implements AsyncDisposable {
       annotations: meta.annotations,
       ownerReferences: existing?.metadata.ownerReferences,
       finalizers: existing?.metadata.finalizers,
-      spec: decoded.lease.spec,
+      spec: keptSpec(decoded.lease.spec, this.#coordinatedLeaderElection),
     };
     const errors = existing === undefined ? validateLeaseCreate(draft, draft.spec) : validateLeaseUpdate(draft, draft, draft.spec);
     if (errors.length > 0) {
       throw new RangeError(`putLease: ${invalid(QUALIFIED_LEASE_KIND, LEASE_GROUP, 'Lease', name, errors).message ?? ''}`);
     }
     const manager = options.manager ?? EXTERNAL_MANAGER;
-    const stored = existing === undefined ? this.#store.create(draft, manager) : this.#store.update(draft, manager).object;
+    const sent = { labels: meta.labels, annotations: meta.annotations, spec: decoded.lease.spec };
+    const stored =
+      existing === undefined
+        ? this.#store.create(draft, managedFieldsOnCreate(sent, manager))
+        : this.#store.update(draft, managedFieldsOnUpdate(existing, { ...existing.metadata, ...sent }, manager)).object;
     return structuredClone(stored);
   }
 
@@ -286,7 +302,13 @@ export class LeaseApiEmulator implements AsyncDisposable {
     return this.#store.delete(namespace, name) !== undefined;
   }
 
-  /** Forgets the watch history: a watch resuming from any earlier resourceVersion gets 410 Expired. */
+  /**
+   * Forgets the watch history, as a kube-apiserver's watch cache does when it
+   * restarts or re-lists: a watch resuming from any earlier resourceVersion
+   * gets an ERROR event with a 410 Expired Status, `too old resource version:
+   * REQUESTED (REVISION-NOW)`. (On a real server, compacting etcd alone does
+   * not do this: watches are served from the watch cache.)
+   */
   compact(): void {
     this.#store.compact();
   }
@@ -399,6 +421,7 @@ function resolveOptions(options: LeaseApiEmulatorOptions): Required<Omit<LeaseAp
     historyLimit: options.historyLimit ?? DEFAULTS.historyLimit,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? DEFAULTS.bookmarkIntervalMs,
     anonymousAuth: options.anonymousAuth ?? DEFAULTS.anonymousAuth,
+    coordinatedLeaderElection: options.coordinatedLeaderElection ?? DEFAULTS.coordinatedLeaderElection,
   };
   if (typeof resolved.host !== 'string' || resolved.host === '') throw new TypeError('host must be a non-empty string');
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
@@ -416,6 +439,7 @@ function resolveOptions(options: LeaseApiEmulatorOptions): Required<Omit<LeaseAp
     throw new RangeError(`bookmarkIntervalMs must be a finite number >= 0, got ${resolved.bookmarkIntervalMs}`);
   }
   if (typeof resolved.anonymousAuth !== 'boolean') throw new TypeError('anonymousAuth must be a boolean');
+  if (typeof resolved.coordinatedLeaderElection !== 'boolean') throw new TypeError('coordinatedLeaderElection must be a boolean');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   return resolved;
 }

@@ -75,24 +75,6 @@ export function goSprint(value: JsonValue): string {
   return `map[${keys.map((key) => `${key}:${goSprint(value[key] ?? null)}`).join(' ')}]`;
 }
 
-/** `json.Marshal` of a decoded map: keys sorted, HTML characters escaped. */
-export function goMarshalSorted(value: JsonValue): string {
-  return JSON.stringify(sortKeys(value))
-    .replace(/</g, '\\u003c')
-    .replace(/>/g, '\\u003e')
-    .replace(/&/g, '\\u0026')
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
-}
-
-function sortKeys(value: JsonValue): JsonValue {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (!isJsonObject(value)) return value;
-  const sorted: JsonObject = {};
-  for (const key of Object.keys(value).sort()) sorted[key] = sortKeys(value[key] ?? null);
-  return sorted;
-}
-
 /** The Go name of a JSON value's kind, as `json: cannot unmarshal KIND into ...` prints it. */
 export function jsonKind(value: unknown): string {
   if (Array.isArray(value)) return 'array';
@@ -107,33 +89,4 @@ export function jsonKind(value: unknown): string {
     default:
       return 'object';
   }
-}
-
-/**
- * Go's message for a body that is not JSON at all. JSON.parse does not say which
- * character it stopped at in a form Go would use, so this names the first one
- * that cannot start or continue a JSON document.
- */
-export function goJsonSyntaxError(text: string): string {
-  const trimmed = text.trim();
-  if (trimmed === '') return 'unexpected end of JSON input';
-  const position = /position (\d+)/.exec(safeParseError(text))?.[1];
-  const char = position === undefined ? trimmed[0] : text[Number(position)];
-  if (char === undefined) return 'unexpected end of JSON input';
-  return `invalid character ${goCharQuote(char)} looking for beginning of value`;
-}
-
-function safeParseError(text: string): string {
-  try {
-    JSON.parse(text);
-    return '';
-  } catch (error) {
-    return error instanceof Error ? error.message : '';
-  }
-}
-
-function goCharQuote(char: string): string {
-  if (char === "'") return "'\\''";
-  if (char === '"') return "'\"'";
-  return `'${char}'`;
 }

@@ -48,13 +48,22 @@ export function writeJson(
   headers: Record<string, string | string[]> = {},
 ): void {
   if (response.headersSent || response.destroyed) return;
-  const text = JSON.stringify(body);
+  const text = goJson(body);
   response.writeHead(status, {
     ...headers,
     'Content-Type': 'application/json',
     'Content-Length': Buffer.byteLength(text),
   });
   response.end(text);
+}
+
+/**
+ * JSON as Go's encoder writes it: `<`, `>` and `&` (and U+2028, U+2029) escaped,
+ * so `(<empty>)` in a message reads `(\u003cempty\u003e)` on the wire. These
+ * characters only occur inside strings, where the escapes mean the same.
+ */
+export function goJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Writes a plain-text answer, as Go's http.Error and the health endpoints do. */

@@ -3,12 +3,12 @@
 // unknown fields dropped with a warning (the default fieldValidation=Warn).
 
 import {
-  goJsonSyntaxError,
   isJsonObject,
   jsonKind,
   type JsonObject,
   type JsonValue,
 } from './go-format.js';
+import { goJsonSyntaxError } from './go-json-scanner.js';
 import type { LeaseSpecFields } from './lease-object.js';
 import { formatMicroTime, parseGoTime } from './micro-time.js';
 import { badRequest, LEASE_API_VERSION, LEASE_GROUP, StatusError } from './status.js';
@@ -248,12 +248,9 @@ function cannotHandle(gvk: GroupVersionKind, reason: string): StatusError {
  * body it cannot read (`... cannot be handled as a Lease: ...`).
  */
 export function decodeLeaseBody(text: string): { lease: DecodedLease; warnings: readonly string[] } {
-  let document: JsonValue;
-  try {
-    document = JSON.parse(text) as JsonValue;
-  } catch {
-    throw unrecognized(`couldn't get version/kind; json parse error: ${goJsonSyntaxError(text)}`, text);
-  }
+  const sniffError = versionKindError(text);
+  if (sniffError !== undefined) throw unrecognized(`couldn't get version/kind; json parse error: ${sniffError}`, text);
+  const document = JSON.parse(text) as JsonValue;
   const gvk = interpretKind(document, text);
   if (gvk.kind !== 'Lease' || gvk.group !== LEASE_GROUP || !LEASE_VERSIONS.has(gvk.version)) {
     throw cannotHandle(
@@ -272,23 +269,29 @@ export function decodeLeaseBody(text: string): { lease: DecodedLease; warnings: 
   return { lease: decoded.lease, warnings: decoded.warnings };
 }
 
-function interpretKind(document: JsonValue, text: string): GroupVersionKind {
+/**
+ * Why the server's first look at a body (encoding/json into `{apiVersion, kind}`)
+ * fails: Go's syntax or type error; undefined when the body passes.
+ */
+export function versionKindError(text: string): string | undefined {
+  const syntaxError = goJsonSyntaxError(text);
+  if (syntaxError !== undefined) return syntaxError;
+  const document = JSON.parse(text) as JsonValue;
   if (document !== null && !isJsonObject(document)) {
-    throw unrecognized(
-      `couldn't get version/kind; json parse error: json: cannot unmarshal ${jsonKind(document)} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`,
-      text,
-    );
+    return `json: cannot unmarshal ${jsonKind(document)} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`;
   }
-  const root = document ?? {};
+  const root = isJsonObject(document) ? document : {};
   for (const key of ['apiVersion', 'kind'] as const) {
     const value = root[key];
     if (value !== undefined && value !== null && typeof value !== 'string') {
-      throw unrecognized(
-        `couldn't get version/kind; json parse error: json: cannot unmarshal ${jsonKind(value)} into Go struct field .${key} of type string`,
-        text,
-      );
+      return `json: cannot unmarshal ${jsonKind(value)} into Go struct field .${key} of type string`;
     }
   }
+  return undefined;
+}
+
+function interpretKind(document: JsonValue, text: string): GroupVersionKind {
+  const root = isJsonObject(document) ? document : {};
   const apiVersion = typeof root['apiVersion'] === 'string' ? root['apiVersion'] : '';
   const kind = typeof root['kind'] === 'string' ? root['kind'] : '';
   const parts = apiVersion === '' ? [] : apiVersion.split('/');

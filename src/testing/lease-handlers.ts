@@ -4,11 +4,14 @@
 // order here is part of the behaviour.
 
 import { forbiddenReason, type Identity, type LeaseVerb } from './auth.js';
-import { goJsonSyntaxError, goMarshalSorted, goQuote, goSprint, isJsonObject, jsonKind, type JsonValue } from './go-format.js';
-import { decodeLease, decodeLeaseBody, type DecodedLease, type DecodedMetadata } from './lease-codec.js';
-import { draftOf, type LeaseDraft, type LeaseObject } from './lease-object.js';
+import { goQuote, goSprint, isJsonObject, jsonKind, type JsonValue } from './go-format.js';
+import { goJsonSyntaxError } from './go-json-scanner.js';
+import { decodeLease, decodeLeaseBody, versionKindError, type DecodedLease, type DecodedMetadata } from './lease-codec.js';
+import { draftOf, keptSpec, type LeaseDraft, type LeaseObject } from './lease-object.js';
 import { newSystemFields, type LeaseStore } from './lease-store.js';
+import { managedFieldsOnCreate, managedFieldsOnUpdate, type TrackedFields } from './managed-fields.js';
 import { applyJsonPatch, mergePatch, PatchApplyError, strategicMergePatch, type JsonPatchOperation } from './patch.js';
+import { jsonPatchTouched, mergePatchTouched, patchedJson } from './patched-json.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type LeaseMatcher } from './selectors.js';
 import {
   alreadyExists,
@@ -52,6 +55,8 @@ export interface LeaseRequest {
 export interface LeaseEnvironment {
   readonly store: LeaseStore;
   readonly hasNamespace: (namespace: string) => boolean;
+  /** Whether spec.strategy and spec.preferredHolder are kept (the feature gate). */
+  readonly coordinatedLeaderElection: boolean;
 }
 
 /** A successful answer. */
@@ -78,6 +83,7 @@ export function getLease(env: LeaseEnvironment, request: LeaseRequest): Reply {
 
 /** GET of the collection (a namespace's leases, or every namespace's). */
 export function listLeases(env: LeaseEnvironment, request: LeaseRequest): Reply {
+  listRevision(request.query);
   const matches = selectorsOf(request.query);
   const items = env.store.list(request.namespace || undefined).filter(matches);
   return { status: 200, body: leaseList(String(env.store.revision), items) };
@@ -94,7 +100,7 @@ export function createLease(env: LeaseEnvironment, request: LeaseRequest): Reply
   }
   if (!env.hasNamespace(request.namespace)) throw new StatusError(namespaceNotFound(request.namespace));
   const name = meta.name || (meta.generateName ? generatedName(meta.generateName) : '');
-  const draft = draftFrom(lease, name, request.namespace, newSystemFields());
+  const draft = draftFrom(env, lease, name, request.namespace, newSystemFields());
   const errors = validateLeaseCreate(draft, draft.spec);
   if (errors.length > 0) throw invalidLease(name, errors);
   const resourceVersion = parseResourceVersion(meta.resourceVersion ?? '');
@@ -102,7 +108,7 @@ export function createLease(env: LeaseEnvironment, request: LeaseRequest): Reply
     throw new StatusError(internalError('resourceVersion should not be set on objects to be created'));
   }
   if (env.store.get(request.namespace, name) !== undefined) throw new StatusError(alreadyExists(name));
-  const object = env.store.create(draft, request.manager, isDryRun(request.query));
+  const object = env.store.create(draft, managedFieldsOnCreate(tracked(lease), request.manager), isDryRun(request.query));
   return { status: 201, body: object, warnings };
 }
 
@@ -142,13 +148,13 @@ function createOnUpdate(env: LeaseEnvironment, request: LeaseRequest, lease: Dec
   if (!env.hasNamespace(request.namespace)) throw new StatusError(namespaceNotFound(request.namespace));
   // The resourceVersion a client sent is dropped: a PUT carrying a stale one (but
   // no uid) to a deleted lease recreates it.
-  const draft = draftFrom(lease, request.name, request.namespace, newSystemFields());
+  const draft = draftFrom(env, lease, request.name, request.namespace, newSystemFields());
   const errors = validateLeaseCreate(draft, draft.spec);
   if (errors.length > 0) throw invalidLease(request.name, errors);
-  // The update was authorized as "update"; creating needs "create" too. The
-  // server words this refusal with the authorizer's reason, which RBAC leaves empty.
-  if (!request.allows('create')) throw new StatusError(forbidden(request.name, ''));
-  const object = env.store.create(draft, request.manager, isDryRun(request.query));
+  // The update was authorized as "update"; creating needs "create" too, which
+  // the handler asks the authorizer after validation.
+  if (!request.allows('create')) throw forbiddenFor(request.identity, 'create', request.namespace, request.name);
+  const object = env.store.create(draft, managedFieldsOnCreate(tracked(lease), request.manager), isDryRun(request.query));
   return { status: 201, body: object, warnings };
 }
 
@@ -162,10 +168,10 @@ function updateExisting(
   const resourceVersion = requireParsableResourceVersion(lease);
   if (resourceVersion === 0n) {
     // Leases do not allow unconditional updates. The generic store reports it
-    // against the resource and prints the uint64 zero with %#v.
+    // against the resource.
     throw new StatusError(
       invalid(QUALIFIED_LEASES, LEASE_GROUP, LEASE_RESOURCE, request.name, [
-        { type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0x0', detail: 'must be specified for an update' },
+        { type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0', detail: 'must be specified for an update' },
       ]),
     );
   }
@@ -174,12 +180,13 @@ function updateExisting(
   // BeforeUpdate: an empty uid means "the stored one"; creationTimestamp and
   // generation are always the stored ones, whatever the client sent.
   const draft: LeaseDraft = {
-    ...draftFrom(lease, old.name, old.namespace, { uid: lease.metadata.uid || old.uid, creationTimestamp: old.creationTimestamp }),
+    ...draftFrom(env, lease, old.name, old.namespace, { uid: lease.metadata.uid || old.uid, creationTimestamp: old.creationTimestamp }),
     generation: old.generation,
   };
   const errors = validateLeaseUpdate(draft, old, draft.spec);
   if (errors.length > 0) throw invalidLease(request.name, errors);
-  const result = env.store.update(draft, request.manager, isDryRun(request.query));
+  const managedFields = managedFieldsOnUpdate(existing, tracked(lease), request.manager);
+  const result = env.store.update(draft, managedFields, isDryRun(request.query));
   return { status: 200, body: result.object, warnings };
 }
 
@@ -190,22 +197,20 @@ export function patchLease(env: LeaseEnvironment, request: LeaseRequest): Reply 
     // Server-side apply is not emulated: answered as a media type the server does not take.
     throw new StatusError(unsupportedMediaType(PATCH_MEDIA_TYPES));
   }
+  // The body must be JSON before anything else is looked at.
+  if (goJsonSyntaxError(request.body) !== undefined) throw new StatusError(badRequest('invalid JSON patch'));
   // A patch never creates a lease: without one there is nothing to patch.
   const existing = env.store.get(request.namespace, request.name);
   if (existing === undefined) throw new StatusError(leaseNotFound(request.name));
-
-  let patch: JsonValue;
-  try {
-    patch = JSON.parse(request.body) as JsonValue;
-  } catch {
-    throw new StatusError(badRequest(`error decoding patch: ${goJsonSyntaxError(request.body)}`));
-  }
+  const patch = JSON.parse(request.body) as JsonValue;
   const current = JSON.parse(JSON.stringify(existing)) as JsonValue;
   let patched: JsonValue;
   let shownValue: () => string;
   if (patchType === 'application/json-patch+json') {
-    patched = applyOperations(current, decodeJsonPatch(patch));
-    shownValue = () => goQuote(goMarshalSorted(patched));
+    const operations = decodeJsonPatch(patch);
+    patched = applyOperations(current, operations);
+    const pointers = operations.flatMap((operation) => (operation.from ? [operation.path, operation.from] : [operation.path]));
+    shownValue = () => goQuote(patchedJson(patched, jsonPatchTouched(pointers)));
   } else {
     if (!isJsonObject(patch)) {
       throw new StatusError(
@@ -215,7 +220,7 @@ export function patchLease(env: LeaseEnvironment, request: LeaseRequest): Reply 
     const strategic = patchType === 'application/strategic-merge-patch+json';
     patched = strategic ? (strategicMergePatch(current, patch) ?? {}) : mergePatch(current, patch);
     // The strategic path shows the patch map; the others the patched object.
-    shownValue = strategic ? () => goQuote(goSprint(patch)) : () => goQuote(goMarshalSorted(patched));
+    shownValue = strategic ? () => goQuote(goSprint(patch)) : () => goQuote(patchedJson(patched, mergePatchTouched(current, patch)));
   }
   const decoded = decodeLease(patched);
   if (!decoded.ok) {
@@ -231,7 +236,7 @@ function applyOperations(document: JsonValue, operations: JsonPatchOperation[]):
   try {
     return applyJsonPatch(document, operations);
   } catch (error) {
-    if (error instanceof PatchApplyError) throw new StatusError(patchRejected(error.message));
+    if (error instanceof PatchApplyError) throw new StatusError(patchRejected());
     throw error;
   }
 }
@@ -298,21 +303,36 @@ export function deleteLeaseCollection(env: LeaseEnvironment, request: LeaseReque
   return { status: 200, body: leaseList(revision, items) };
 }
 
+/** The preconditions of a DeleteOptions body, decoded as the server decodes it (400 when it cannot). */
 function deletePreconditions(body: string): { uid?: string; resourceVersion?: string } {
-  if (body.trim() === '') return {};
-  let options: JsonValue;
-  try {
-    options = JSON.parse(body) as JsonValue;
-  } catch {
-    // The delete handler returns the decoder's plain error: a 500.
-    throw new StatusError(internalError(`couldn't get version/kind; json parse error: ${goJsonSyntaxError(body)}`));
-  }
+  if (body === '') return {};
+  const sniffError = versionKindError(body);
+  if (sniffError !== undefined) throw new StatusError(badRequest(`couldn't get version/kind; json parse error: ${sniffError}`));
+  const options = JSON.parse(body) as JsonValue;
   const preconditions = isJsonObject(options) ? options['preconditions'] : undefined;
-  if (!isJsonObject(preconditions)) return {};
+  if (preconditions === undefined || preconditions === null) return {};
+  const typeError = (kind: unknown, field: string, goType: string): StatusError =>
+    new StatusError(badRequest(`json: cannot unmarshal ${jsonKind(kind)} into Go struct field ${field} of type ${goType}`));
+  if (!isJsonObject(preconditions)) throw typeError(preconditions, 'DeleteOptions.preconditions', 'v1.Preconditions');
   const out: { uid?: string; resourceVersion?: string } = {};
-  if (typeof preconditions['uid'] === 'string') out.uid = preconditions['uid'];
-  if (typeof preconditions['resourceVersion'] === 'string') out.resourceVersion = preconditions['resourceVersion'];
+  for (const [key, goType] of [['uid', 'types.UID'], ['resourceVersion', 'string']] as const) {
+    const value = preconditions[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'string') throw typeError(value, `Preconditions.preconditions.${key}`, goType);
+    out[key] = value;
+  }
   return out;
+}
+
+/**
+ * The resourceVersion a list asks for, as a revision (0n for "any"); 400 when
+ * it is not a number.
+ */
+export function listRevision(query: URLSearchParams): bigint {
+  const text = query.get('resourceVersion') ?? '';
+  const error = resourceVersionError(text);
+  if (error !== undefined) throw new StatusError(badRequest(`invalid resource version: resourceVersion: Invalid value: ${goQuote(text)}: ${error}`));
+  return parseResourceVersion(text) as bigint;
 }
 
 /** The matcher of a request's labelSelector and fieldSelector (400 when unreadable). */
@@ -337,7 +357,13 @@ function leaseList(resourceVersion: string, items: readonly LeaseObject[]): unkn
   };
 }
 
-function draftFrom(lease: DecodedLease, name: string, namespace: string, system: { uid: string; creationTimestamp: string }): LeaseDraft {
+function draftFrom(
+  env: LeaseEnvironment,
+  lease: DecodedLease,
+  name: string,
+  namespace: string,
+  system: { uid: string; creationTimestamp: string },
+): LeaseDraft {
   const meta = lease.metadata;
   return {
     name,
@@ -350,8 +376,13 @@ function draftFrom(lease: DecodedLease, name: string, namespace: string, system:
     annotations: meta.annotations,
     ownerReferences: meta.ownerReferences,
     finalizers: meta.finalizers,
-    spec: lease.spec,
+    spec: keptSpec(lease.spec, env.coordinatedLeaderElection),
   };
+}
+
+/** What the field manager looks at: the lease as the client sent it. */
+function tracked(lease: DecodedLease): TrackedFields {
+  return { ...lease.metadata, spec: lease.spec };
 }
 
 function invalidLease(name: string, errors: readonly FieldError[]): StatusError {
@@ -388,13 +419,19 @@ function parseResourceVersion(text: string): bigint | 'invalid' {
   return value > MAX_UINT64 ? 'invalid' : value;
 }
 
+/** strconv.ParseUint's error for a resourceVersion that is not a uint64; undefined for one that is (or ""). */
+export function resourceVersionError(text: string): string | undefined {
+  if (parseResourceVersion(text) !== 'invalid') return undefined;
+  const kind = /^\d+$/.test(text) ? 'value out of range' : 'invalid syntax';
+  return `strconv.ParseUint: parsing ${goQuote(text)}: ${kind}`;
+}
+
 /** The resourceVersion of an update as a number (0n when absent); a 500 when it is not one. */
 function requireParsableResourceVersion(lease: DecodedLease): bigint {
   const text = lease.metadata.resourceVersion ?? '';
-  const parsed = parseResourceVersion(text);
-  if (parsed !== 'invalid') return parsed;
-  const kind = /^\d+$/.test(text) ? 'value out of range' : 'invalid syntax';
-  throw new StatusError(internalError(`strconv.ParseUint: parsing ${goQuote(text)}: ${kind}`));
+  const error = resourceVersionError(text);
+  if (error !== undefined) throw new StatusError(internalError(error));
+  return parseResourceVersion(text) as bigint;
 }
 
 function isDryRun(query: URLSearchParams): boolean {

@@ -1,6 +1,6 @@
 // The Lease as the server stores and serves it: field order as Go encodes the
-// struct, empty maps and lists left out as `omitempty` does, so a response body
-// reads like a real server's.
+// struct (kind before apiVersion), empty maps and lists left out as `omitempty`
+// does, so a response body reads like a real server's.
 
 import type { JsonObject } from './go-format.js';
 import { LEASE_API_VERSION } from './status.js';
@@ -44,8 +44,8 @@ export interface LeaseMetadata {
 
 /** A Lease exactly as the emulator serves it over the wire. */
 export interface LeaseObject {
-  apiVersion: 'coordination.k8s.io/v1';
   kind: 'Lease';
+  apiVersion: 'coordination.k8s.io/v1';
   metadata: LeaseMetadata;
   spec: LeaseSpecFields;
 }
@@ -83,8 +83,8 @@ export function buildLease(draft: LeaseDraft, resourceVersion: string, managedFi
   if (draft.finalizers && draft.finalizers.length > 0) metadata['finalizers'] = [...draft.finalizers];
   if (managedFields && managedFields.length > 0) metadata['managedFields'] = structuredClone(managedFields);
   return {
-    apiVersion: LEASE_API_VERSION,
     kind: 'Lease',
+    apiVersion: LEASE_API_VERSION,
     metadata: metadata as unknown as LeaseMetadata,
     spec: orderedSpec(draft.spec),
   };
@@ -103,6 +103,20 @@ export function orderedSpec(spec: Readonly<LeaseSpecFields>): LeaseSpecFields {
   return out;
 }
 
+/**
+ * The spec as the server keeps it: `strategy` and `preferredHolder` belong to
+ * the CoordinatedLeaderElection feature, off by default, and a server with the
+ * feature off drops them (before validation) from every write.
+ */
+export function keptSpec(spec: Readonly<LeaseSpecFields>, coordinatedLeaderElection: boolean): LeaseSpecFields {
+  const kept = { ...spec };
+  if (!coordinatedLeaderElection) {
+    delete kept.strategy;
+    delete kept.preferredHolder;
+  }
+  return kept;
+}
+
 /** The draft a stored Lease came from (what a later write starts from). */
 export function draftOf(lease: LeaseObject): LeaseDraft {
   const meta = lease.metadata;
@@ -119,23 +133,4 @@ export function draftOf(lease: LeaseObject): LeaseDraft {
     finalizers: meta.finalizers,
     spec: lease.spec,
   };
-}
-
-/** A plausible managedFields entry naming every field the object sets (FieldsV1 form); none when it sets none. */
-export function managedFieldsFor(draft: LeaseDraft, manager: string, time: string): ManagedFieldsEntry[] {
-  const fields: JsonObject = {};
-  const metadata: JsonObject = {};
-  for (const [key, map] of [['f:annotations', draft.annotations], ['f:labels', draft.labels]] as const) {
-    if (map && Object.keys(map).length > 0) {
-      const set: JsonObject = { '.': {} };
-      for (const name of Object.keys(map).sort()) set[`f:${name}`] = {};
-      metadata[key] = set;
-    }
-  }
-  if (Object.keys(metadata).length > 0) fields['f:metadata'] = metadata;
-  const specKeys = Object.keys(orderedSpec(draft.spec)).sort();
-  if (specKeys.length > 0) fields['f:spec'] = Object.fromEntries(specKeys.map((key) => [`f:${key}`, {}]));
-  // A manager that owns no field has no entry.
-  if (Object.keys(fields).length === 0) return [];
-  return [{ manager, operation: 'Update', apiVersion: LEASE_API_VERSION, time, fieldsType: 'FieldsV1', fieldsV1: fields }];
 }

@@ -10,9 +10,9 @@ import { randomInt, randomUUID } from 'node:crypto';
 import {
   buildLease,
   draftOf,
-  managedFieldsFor,
   type LeaseDraft,
   type LeaseObject,
+  type ManagedFieldsEntry,
 } from './lease-object.js';
 import { dateToSecondsTime } from './micro-time.js';
 
@@ -86,8 +86,7 @@ export class LeaseStore {
   }
 
   /** Stores a new lease. The caller has checked that the name is free. */
-  create(draft: LeaseDraft, manager: string, dryRun = false): LeaseObject {
-    const managedFields = managedFieldsFor(draft, manager, dateToSecondsTime(new Date()));
+  create(draft: LeaseDraft, managedFields: readonly ManagedFieldsEntry[], dryRun = false): LeaseObject {
     if (dryRun) return buildLease(draft, '', managedFields);
     const object = deepFreeze(buildLease(draft, String(this.#advance()), managedFields));
     this.#put(object);
@@ -97,14 +96,14 @@ export class LeaseStore {
 
   /**
    * Replaces a stored lease. A result that encodes the same as what is stored
-   * is skipped: same resourceVersion, no event (etcd3 GuaranteedUpdate does this).
+   * (managedFields included) is skipped: same resourceVersion, no event (etcd3
+   * GuaranteedUpdate does this).
    */
-  update(draft: LeaseDraft, manager: string, dryRun = false): WriteResult {
+  update(draft: LeaseDraft, managedFields: readonly ManagedFieldsEntry[], dryRun = false): WriteResult {
     const previous = this.get(draft.namespace, draft.name);
     if (previous === undefined) throw new Error(`lease ${draft.namespace}/${draft.name} is not stored`);
-    const unchanged = buildLease(draft, previous.metadata.resourceVersion, previous.metadata.managedFields);
+    const unchanged = buildLease(draft, previous.metadata.resourceVersion, managedFields);
     if (JSON.stringify(unchanged) === JSON.stringify(previous)) return { object: previous, changed: false };
-    const managedFields = managedFieldsFor(draft, manager, dateToSecondsTime(new Date()));
     if (dryRun) return { object: buildLease(draft, previous.metadata.resourceVersion, managedFields), changed: true };
     const object = deepFreeze(buildLease(draft, String(this.#advance()), managedFields));
     this.#put(object);

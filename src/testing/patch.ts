@@ -6,7 +6,7 @@
 
 import { isJsonObject, type JsonObject, type JsonValue } from './go-format.js';
 
-/** A patch whose operations cannot be applied: the server answers 422. */
+/** A patch whose operations cannot be applied: the server answers 422 (without this message). */
 export class PatchApplyError extends Error {}
 
 /** RFC 7386 JSON merge patch. */
@@ -70,7 +70,8 @@ function applyOperation(root: { doc: JsonValue }, operation: JsonPatchOperation)
       return;
     case 'replace': {
       const { container, key } = locate(root.doc, path, 'replace', 'path');
-      if (get(container, key) === undefined) {
+      // json-patch v4 checks the key of an array only: replacing a missing object key adds it.
+      if (Array.isArray(container) && get(container, key) === undefined) {
         throw new PatchApplyError(`replace operation does not apply: doc is missing key: ${path}: missing value`);
       }
       set(container, key, operation.value ?? null, 'replace', path);

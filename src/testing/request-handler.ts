@@ -23,8 +23,10 @@ import {
   forbiddenFor,
   getLease,
   listLeases,
+  listRevision,
   patchLease,
   replaceLease,
+  resourceVersionError,
   selectorsOf,
   type LeaseEnvironment,
   type LeaseRequest,
@@ -38,17 +40,14 @@ import {
   entityTooLarge,
   forbiddenPath,
   internalError,
-  LEASE_GROUP,
-  LEASE_RESOURCE,
   methodNotAllowed,
-  QUALIFIED_LEASES,
   routeNotFound,
   StatusError,
+  tooLargeResourceVersion,
   unauthorized,
   badRequest,
   type Status,
 } from './status.js';
-import { invalid } from './validation.js';
 import type { WatchHub } from './watch.js';
 
 /** What the request pipeline works with. */
@@ -59,6 +58,8 @@ export interface EmulatorState {
   readonly log: RequestLog;
   readonly watches: WatchHub;
   readonly namespaces: ReadonlySet<string>;
+  /** Whether spec.strategy and spec.preferredHolder are kept. */
+  readonly coordinatedLeaderElection: boolean;
   /** Aborted when the emulator closes: pending delays end at once. */
   readonly closing: AbortSignal;
   /** Wakes waitFor() predicates. */
@@ -66,6 +67,12 @@ export interface EmulatorState {
 }
 
 type LeaseHandler = (env: LeaseEnvironment, request: LeaseRequest) => Reply;
+
+/** The authorization filter's 403 carries this header; a handler's 403 does not. */
+const FILTER_REFUSAL_HEADERS = { 'X-Content-Type-Options': 'nosniff' };
+
+/** How long a list waits for a resourceVersion the store has not reached (the watch cache's blockTimeout). */
+const LIST_FRESHNESS_WAIT_MS = 3000;
 
 const HANDLERS: Record<Exclude<LeaseVerb, 'watch'>, LeaseHandler> = {
   get: getLease,
@@ -114,7 +121,9 @@ function serveOther(route: Route, auth: Authentication, path: string, response: 
       return;
     case 'discovery':
       // system:anonymous may read /version and health, not discovery.
-      if (auth.kind === 'anonymous') writeStatus(response, forbiddenPath(`User "system:anonymous" cannot get path ${goQuote(path)}`), headers);
+      if (auth.kind === 'anonymous') {
+        writeStatus(response, forbiddenPath(`User "system:anonymous" cannot get path ${goQuote(path)}`), { ...headers, ...FILTER_REFUSAL_HEADERS });
+      }
       else writeJson(response, 200, discoveryDocument(route.document), headers);
       return;
     case 'api-not-found':
@@ -145,8 +154,8 @@ async function serveLease(
     record.status = response.statusCode;
     state.notify();
   };
-  const answer = (status: Status): void => {
-    writeStatus(response, status, headers);
+  const answer = (status: Status, extraHeaders: Record<string, string> = {}): void => {
+    writeStatus(response, status, { ...headers, ...extraHeaders });
     finish();
   };
 
@@ -179,7 +188,7 @@ async function serveLease(
   }
   const identity = auth.identity;
   if (!isAllowed(identity, verb, namespace || undefined)) {
-    answer(forbiddenFor(identity, verb, namespace, name ?? '').status);
+    answer(forbiddenFor(identity, verb, namespace, name ?? '').status, FILTER_REFUSAL_HEADERS);
     return;
   }
   const leaseRequest: LeaseRequest = {
@@ -192,11 +201,15 @@ async function serveLease(
     identity,
     allows: (other) => isAllowed(identity, other, namespace || undefined),
   };
-  const env: LeaseEnvironment = { store: state.store, hasNamespace: (ns) => state.namespaces.has(ns) };
+  const env: LeaseEnvironment = {
+    store: state.store,
+    hasNamespace: (ns) => state.namespaces.has(ns),
+    coordinatedLeaderElection: state.coordinatedLeaderElection,
+  };
 
   if (verb === 'watch') {
     try {
-      openWatch(state, response, leaseRequest, name, headers);
+      openWatch(state, response, leaseRequest, headers);
       finish();
     } catch (error) {
       if (!(error instanceof StatusError)) throw error;
@@ -208,6 +221,7 @@ async function serveLease(
   let reply: Reply | undefined;
   let refusal: Status | undefined;
   try {
+    if (verb === 'list') await waitUntilFresh(state, response, query);
     reply = HANDLERS[verb](env, leaseRequest);
   } catch (error) {
     if (!(error instanceof StatusError)) throw error;
@@ -224,28 +238,14 @@ async function serveLease(
   finish();
 }
 
-function openWatch(
-  state: EmulatorState,
-  response: ServerResponse,
-  request: LeaseRequest,
-  name: string | undefined,
-  headers: Record<string, string>,
-): void {
+function openWatch(state: EmulatorState, response: ServerResponse, request: LeaseRequest, headers: Record<string, string>): void {
   const query = request.query;
   const matches = selectorsOf(query);
   const resourceVersion = query.get('resourceVersion') ?? '';
-  if (resourceVersion !== '' && !/^\d+$/.test(resourceVersion)) {
-    // The watch cache cannot parse it; the store reports it against the resource.
-    throw new StatusError(
-      invalid(QUALIFIED_LEASES, LEASE_GROUP, LEASE_RESOURCE, name ?? '', [
-        {
-          type: 'FieldValueInvalid',
-          field: 'resourceVersion',
-          value: goQuote(resourceVersion),
-          detail: `strconv.ParseUint: parsing ${goQuote(resourceVersion)}: invalid syntax`,
-        },
-      ]),
-    );
+  const versionError = resourceVersionError(resourceVersion);
+  if (versionError !== undefined) {
+    // The watch cache cannot parse it: a plain error, hence a 500.
+    throw new StatusError(internalError(`resourceVersion: Invalid value: ${goQuote(resourceVersion)}: ${versionError}`));
   }
   const timeoutText = query.get('timeoutSeconds');
   if (timeoutText !== null && !/^\d+$/.test(timeoutText)) {
@@ -261,6 +261,32 @@ function openWatch(
     timeoutSeconds,
     headers,
   });
+}
+
+/**
+ * A list at a resourceVersion the store has not reached waits for it, and
+ * answers 504 (thrown as a StatusError) if it is not reached in time.
+ */
+async function waitUntilFresh(state: EmulatorState, response: ServerResponse, query: URLSearchParams): Promise<void> {
+  const required = listRevision(query);
+  if (required <= BigInt(state.store.revision)) return;
+  const reached = await new Promise<boolean>((resolve) => {
+    const done = (value: boolean): void => {
+      clearTimeout(timer);
+      unsubscribe();
+      state.closing.removeEventListener('abort', onGone);
+      response.off('close', onGone);
+      resolve(value);
+    };
+    const onGone = (): void => done(false);
+    const timer = setTimeout(() => done(false), LIST_FRESHNESS_WAIT_MS);
+    const unsubscribe = state.store.subscribe(() => {
+      if (BigInt(state.store.revision) >= required) done(true);
+    });
+    state.closing.addEventListener('abort', onGone, { once: true });
+    response.once('close', onGone);
+  });
+  if (!reached) throw new StatusError(tooLargeResourceVersion(String(required), String(state.store.revision)));
 }
 
 /** The lease a list or watch names through `fieldSelector=metadata.name=NAME` (as RBAC sees it). */

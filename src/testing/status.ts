@@ -173,18 +173,14 @@ export function tooLargeResourceVersion(requested: string, current: string): Sta
   });
 }
 
-/** 404 from the API's router for a path inside the group/version it does not serve. */
+/** 404 from the API's router for a path inside the group/version it does not serve (empty details). */
 export function routeNotFound(): Status {
-  return failure(404, 'NotFound', 'the server could not find the requested resource', {
-    causes: [{ reason: 'UnexpectedServerResponse', message: '404: Page Not Found' }],
-  });
+  return failure(404, 'NotFound', 'the server could not find the requested resource', {});
 }
 
-/** 405 from the API's router for a method a path does not serve. */
+/** 405 from the API's router for a method a path does not serve (empty details). */
 export function methodNotAllowed(): Status {
-  return failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {
-    causes: [{ reason: 'UnexpectedServerResponse', message: '405: Method Not Allowed' }],
-  });
+  return failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
 }
 
 /** 415 for a body in a format the endpoint does not take. */
@@ -201,11 +197,12 @@ export function entityTooLarge(limit: number): Status {
   return failure(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`);
 }
 
-/** 422 from a failed JSON patch operation (errors.NewGenericServerResponse). */
-export function patchRejected(cause: string): Status {
-  return failure(422, 'Invalid', 'the server rejected our request due to an error in our request', {
-    causes: [{ reason: 'UnexpectedServerResponse', message: cause }],
-  });
+/**
+ * 422 from a failed JSON patch operation (errors.NewGenericServerResponse,
+ * which keeps the operation's error out of the answer: empty details).
+ */
+export function patchRejected(): Status {
+  return failure(422, 'Invalid', 'the server rejected our request due to an error in our request', {});
 }
 
 /** The Success Status a DELETE of a lease answers. */

@@ -1,16 +1,15 @@
 // Watch streams as the API server's watch cache serves them: headers flushed at
 // once, newline-delimited JSON events, resume from a revision or a 410 when it
-// is compacted, periodic bookmarks, and an end after timeoutSeconds.
+// is compacted, bookmarks, and an end after timeoutSeconds.
 
 import type { ServerResponse } from 'node:http';
 
+import { goJson } from './http-io.js';
 import type { LeaseObject } from './lease-object.js';
 import type { LeaseEvent, LeaseStore } from './lease-store.js';
 import type { LeaseMatcher } from './selectors.js';
-import { expired, LEASE_API_VERSION, tooLargeResourceVersion, type Status } from './status.js';
+import { expired, LEASE_API_VERSION, type Status } from './status.js';
 
-/** How long the watch cache waits for a revision it has not reached yet. */
-const FUTURE_REVISION_WAIT_MS = 3000;
 /** The server sends a last bookmark this long before a watch's timeout. */
 const BOOKMARK_BEFORE_TIMEOUT_MS = 2000;
 
@@ -75,7 +74,11 @@ class WatchStream {
   readonly #onClosed: () => void;
   readonly #timers: NodeJS.Timeout[] = [];
   #unsubscribe: (() => void) | undefined;
-  /** Events at or below this revision were already covered. */
+  /**
+   * The revision the watch starts from: events at or below it were covered
+   * (or, for a revision not reached yet, are skipped), and a bookmark is only
+   * sent once the store is past it.
+   */
   #after = -1;
   #closed = false;
 
@@ -107,8 +110,8 @@ class WatchStream {
     } else {
       const revision = Number(resourceVersion);
       if (revision > this.#store.revision) {
+        // No error and no wait: changes up to that revision are simply not sent.
         this.#after = revision;
-        this.#timers.push(setTimeout(() => this.#checkReached(resourceVersion), FUTURE_REVISION_WAIT_MS));
       } else {
         const history = this.#store.eventsAfter(revision);
         if (!history.ok) {
@@ -136,15 +139,9 @@ class WatchStream {
     for (const lease of this.#store.list(this.#parameters.namespace)) {
       if (this.#parameters.matches(lease)) this.#send('ADDED', lease);
     }
-    if (this.#parameters.sendInitialEvents && this.#parameters.allowBookmarks) {
-      this.#sendBookmark({ 'k8s.io/initial-events-end': 'true' });
-    }
-  }
-
-  #checkReached(requested: string): void {
-    if (this.#store.revision < Number(requested)) {
-      this.#fail(tooLargeResourceVersion(requested, String(this.#store.revision)));
-    }
+    // The watch cache ends the initial events with a bookmark for every client
+    // that takes bookmarks, whether or not it asked for sendInitialEvents.
+    if (this.#parameters.allowBookmarks) this.#sendBookmark({ 'k8s.io/initial-events-end': 'true' });
   }
 
   #deliver(event: LeaseEvent): void {
@@ -175,21 +172,27 @@ class WatchStream {
   #scheduleBookmarks(): void {
     const { allowBookmarks, timeoutSeconds } = this.#parameters;
     if (allowBookmarks && this.#bookmarkIntervalMs > 0) {
-      this.#timers.push(setInterval(() => this.#sendBookmark(), this.#bookmarkIntervalMs));
+      this.#timers.push(setInterval(() => this.#sendProgressBookmark(), this.#bookmarkIntervalMs));
     }
     if (timeoutSeconds !== undefined) {
       const timeoutMs = timeoutSeconds * 1000;
       if (allowBookmarks && timeoutMs > BOOKMARK_BEFORE_TIMEOUT_MS) {
-        this.#timers.push(setTimeout(() => this.#sendBookmark(), timeoutMs - BOOKMARK_BEFORE_TIMEOUT_MS));
+        this.#timers.push(setTimeout(() => this.#sendProgressBookmark(), timeoutMs - BOOKMARK_BEFORE_TIMEOUT_MS));
       }
       this.#timers.push(setTimeout(() => this.stop(false), timeoutMs));
     }
   }
 
+  /** A periodic or pre-timeout bookmark: only when there is progress past the start to report. */
+  #sendProgressBookmark(): void {
+    if (this.#store.revision > this.#after) this.#sendBookmark();
+  }
+
+  /** A bookmark is an empty Lease: its spec is `{}`, its metadata only the revision (and annotations). */
   #sendBookmark(annotations?: Record<string, string>): void {
     const metadata: Record<string, unknown> = { resourceVersion: String(this.#store.revision) };
     if (annotations !== undefined) metadata['annotations'] = annotations;
-    this.#send('BOOKMARK', { kind: 'Lease', apiVersion: LEASE_API_VERSION, metadata });
+    this.#send('BOOKMARK', { kind: 'Lease', apiVersion: LEASE_API_VERSION, metadata, spec: {} });
   }
 
   /** Sends one ERROR event and ends the stream, as the server's error watcher does. */
@@ -200,7 +203,7 @@ class WatchStream {
 
   #send(type: EventType, object: unknown): void {
     if (this.#closed || this.#response.writableEnded || this.#response.destroyed) return;
-    this.#response.write(`${JSON.stringify({ type, object })}\n`);
+    this.#response.write(`${goJson({ type, object })}\n`);
   }
 
   #cleanup(): void {

@@ -58,14 +58,23 @@ export async function startEtcd(
   });
 }
 
+export interface KubeApiserverOptions {
+  readonly etcdUrl: string;
+  readonly certs: ClusterCerts;
+  readonly tokenFile: string;
+  readonly adminToken: string;
+}
+
+/** Starts kube-apiserver on a free port, or on `port` when given (a restart keeps its address). */
 export async function startKubeApiserver(
   binary: string,
-  options: { etcdUrl: string; certs: ClusterCerts; tokenFile: string; adminToken: string },
+  options: KubeApiserverOptions,
   context: StartContext,
   timeoutMs: number,
+  port?: number,
 ): Promise<RunningServer> {
   const { certs } = options;
-  return startOnFreePorts('kube-apiserver', 1, context, async ([securePort]) => {
+  const start = async ([securePort]: number[]): Promise<RunningServer> => {
     const url = `https://127.0.0.1:${String(securePort)}`;
     const server = await startManagedProcess(
       'kube-apiserver',
@@ -102,7 +111,8 @@ export async function startKubeApiserver(
       (r) => r.status === 200,
     );
     return { process: server, url };
-  });
+  };
+  return port === undefined ? startOnFreePorts('kube-apiserver', 1, context, start) : start([port]);
 }
 
 class PortInUseError extends Error {}

@@ -1,14 +1,17 @@
 // Smoke test of the e2e harness against a real kube-apiserver: Lease
 // create/read, optimistic-concurrency conflict on a stale resourceVersion,
-// and RBAC denial for a user who may only read Leases.
+// direct access to etcd, and RBAC denial for a user who may only read Leases.
 //
 //   npm run test:e2e
 //
 // The first run builds kube-apiserver and etcd (several minutes); later runs
 // reuse the cached binaries.
-import { ApiException, CoordinationV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, V1MicroTime, Watch, type V1Lease } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+
+import { waitFor } from '../helpers/wait-for.js';
 
 import { startKubeCluster, type KubeCluster } from './kube-cluster.js';
 
@@ -26,6 +29,21 @@ async function apiError(promise: Promise<unknown>): Promise<ApiException<string>
     throw error;
   }
   assert.fail('expected the API call to fail');
+}
+
+/** POSTs JSON to etcd's v3 gateway (plain http, its own connection) and returns the parsed answer. */
+function etcdPost(etcdUrl: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, etcdUrl), { method: 'POST', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }
 
 describe('kube-cluster harness (real kube-apiserver)', () => {
@@ -86,6 +104,34 @@ describe('kube-cluster harness (real kube-apiserver)', () => {
     );
     assert.equal(conflict.code, 409);
     assert.equal((JSON.parse(conflict.body) as { reason?: string }).reason, 'Conflict');
+  });
+
+  it('etcdUrl reaches etcd; compacting it does not expire watches: the watch cache keeps its own history', async () => {
+    const leases = cluster.adminKubeConfig().makeApiClient(CoordinationV1Api);
+    const name = 'smoke-compaction';
+    const created = await leases.createNamespacedLease({ namespace: NAMESPACE, body: { metadata: { name }, spec: { holderIdentity: 'a' } } });
+    await leases.replaceNamespacedLease({ name, namespace: NAMESPACE, body: { ...created, spec: { holderIdentity: 'b' } } });
+    const old = created.metadata?.resourceVersion ?? '';
+
+    const range = await etcdPost(cluster.etcdUrl, '/v3/kv/range', { key: Buffer.from('/').toString('base64') });
+    const revision = (range.json['header'] as { revision: string }).revision;
+    const compaction = await etcdPost(cluster.etcdUrl, '/v3/kv/compaction', { revision, physical: true });
+    assert.equal(compaction.status, 200);
+
+    // A watch from the old revision is served from the watch cache, which keeps its own history.
+    const holders: unknown[] = [];
+    const watch = await new Watch(cluster.adminKubeConfig()).watch(
+      `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases`,
+      { fieldSelector: `metadata.name=${name}`, resourceVersion: old, timeoutSeconds: 30 },
+      (type, object: V1Lease) => holders.push(`${type} ${object.spec?.holderIdentity ?? ''}`),
+      () => {},
+    );
+    try {
+      await waitFor(() => holders.length > 0, 'the watch to replay the update');
+      assert.deepEqual(holders, ['MODIFIED b']);
+    } finally {
+      watch.abort();
+    }
   });
 
   it('denies update (403) to a user allowed only to get Leases', async () => {

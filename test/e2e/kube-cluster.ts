@@ -37,6 +37,12 @@ export interface KubeCluster extends AsyncDisposable {
   readonly server: string;
   /** gitVersion reported by /version, e.g. `v1.37.2`. */
   readonly version: string;
+  /**
+   * etcd's client URL, `http://127.0.0.1:PORT` (plain http, no auth), for tests
+   * that act on the storage directly through etcd's v3 JSON gateway. Compacting
+   * etcd does not make a watch resume answer 410 (see restartApiserver).
+   */
+  readonly etcdUrl: string;
   /** Bearer-token identity in group system:masters; TLS verified against the cluster's CA. */
   adminKubeConfig(): KubeConfig;
   /** The identity made by createUser(user, ...). Throws for an unknown user. */
@@ -53,6 +59,15 @@ export interface KubeCluster extends AsyncDisposable {
   createUser(name: string, rules: PolicyRule[], namespace?: string): Promise<KubeConfig>;
   /** Creates a namespace; one that already exists is fine. */
   createNamespace(name: string): Promise<void>;
+  /**
+   * Restarts kube-apiserver on the same address; etcd and its data stay. The
+   * new process fills its watch cache from the current revision, so a watch
+   * resuming from an earlier resourceVersion answers 410 Expired, as it does
+   * on a replica that restarted. (Compacting etcd does not do that: watches
+   * are served from the watch cache, which keeps its own history.) Resolves
+   * once the server is ready again.
+   */
+  restartApiserver(): Promise<void>;
   /** Kills both processes and removes the temp directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -106,12 +121,17 @@ export async function startKubeCluster(options: StartKubeClusterOptions = {}): P
 
     const context = { workDir, logDir, signal, track: (server: ManagedProcess) => void processes.push(server) };
     const etcd = await startEtcd(binaries.etcd, context, startTimeoutMs);
-    const apiserver = await startKubeApiserver(
-      binaries.kubeApiserver,
-      { etcdUrl: etcd.url, certs, tokenFile, adminToken },
-      context,
-      startTimeoutMs,
-    );
+    const apiserverOptions = { etcdUrl: etcd.url, certs, tokenFile, adminToken };
+    let apiserver = await startKubeApiserver(binaries.kubeApiserver, apiserverOptions, context, startTimeoutMs);
+    const port = Number(new URL(apiserver.url).port);
+    const restartApiserver = async (): Promise<void> => {
+      const old = apiserver.process;
+      await old.stop(STOP_GRACE_MS);
+      processes.splice(processes.indexOf(old), 1);
+      // Start-up aborts only apply to the first start, not to a restart later on.
+      const restartContext = { ...context, signal: undefined };
+      apiserver = await startKubeApiserver(binaries.kubeApiserver, apiserverOptions, restartContext, startTimeoutMs, port);
+    };
     const probe = { ca: certs.caCertPem, token: adminToken, ...(signal && { signal }) };
     const version = await readGitVersion(apiserver.url, probe);
     // /readyz does not wait for the built-in namespaces, which a controller
@@ -125,7 +145,7 @@ export async function startKubeCluster(options: StartKubeClusterOptions = {}): P
         onTimeout: () => Promise.resolve(new Error('namespace "default" was not created in time')),
       },
     );
-    return new RunningKubeCluster(apiserver.url, version, certs.caCertPem, adminToken, teardown);
+    return new RunningKubeCluster(apiserver.url, version, etcd.url, certs.caCertPem, adminToken, teardown, restartApiserver);
   } catch (error) {
     await teardown().catch(() => {}); // report why start-up failed, not a cleanup hiccup
     throw error;
@@ -145,6 +165,7 @@ class RunningKubeCluster implements KubeCluster {
   readonly #caData: string;
   readonly #adminToken: string;
   readonly #teardown: () => Promise<void>;
+  readonly #restartApiserver: () => Promise<void>;
   readonly #userTokens = new Map<string, string>();
   readonly #pendingUserTokens = new Map<string, Promise<string>>();
   #usersNamespace: Promise<void> | undefined;
@@ -153,13 +174,16 @@ class RunningKubeCluster implements KubeCluster {
   constructor(
     readonly server: string,
     readonly version: string,
+    readonly etcdUrl: string,
     caCertPem: string,
     adminToken: string,
     teardown: () => Promise<void>,
+    restartApiserver: () => Promise<void>,
   ) {
     this.#caData = Buffer.from(caCertPem).toString('base64');
     this.#adminToken = adminToken;
     this.#teardown = teardown;
+    this.#restartApiserver = restartApiserver;
   }
 
   adminKubeConfig(): KubeConfig {
@@ -201,6 +225,11 @@ class RunningKubeCluster implements KubeCluster {
   async createNamespace(name: string): Promise<void> {
     this.#assertRunning();
     await ensureNamespace(this.adminKubeConfig(), name);
+  }
+
+  async restartApiserver(): Promise<void> {
+    this.#assertRunning();
+    await this.#restartApiserver();
   }
 
   stop(): Promise<void> {
