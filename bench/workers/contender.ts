@@ -1,0 +1,60 @@
+// A contender: one process, one locker, one Lease. It locks and unlocks when told, and
+// reports each step and each renewal with its timestamp.
+import type { ContenderParams } from '../protocol.js';
+import { now } from '../protocol.js';
+import { createLocker, fail, finish, guardLifetime, loadKubeConfig, loadLibrary, onCommand, report, workerConfig } from './runtime.js';
+
+const config = workerConfig<ContenderParams>();
+guardLifetime(config.deadlineMs);
+const locker = createLocker({
+  design: config.design,
+  library: await loadLibrary(config.libraryUrl),
+  kubeConfig: loadKubeConfig(config.kubeConfig),
+  namespace: config.namespace,
+  name: config.params.lease,
+  identity: config.identity,
+});
+locker.onRenewed((startedAt) => report({ type: 'renewed', at: now(), startedAt }));
+locker.onLost((reason) => report({ type: 'lost', at: now(), reason }));
+
+const stopping = new AbortController();
+let locking: Promise<void> | undefined;
+
+async function lock(): Promise<void> {
+  report({ type: 'locking', at: now() });
+  await locker.lock(stopping.signal);
+  report({ type: 'acquired', at: now() });
+}
+
+async function unlock(): Promise<void> {
+  // Stamp, call, then report: the IPC write must not delay the release.
+  const at = now();
+  const releasing = locker.unlock();
+  report({ type: 'unlocking', at });
+  const released = await releasing;
+  report({ type: 'released', at: now(), released });
+}
+
+async function stop(): Promise<void> {
+  stopping.abort();
+  await locking?.catch(() => undefined);
+  if (locker.isLocked) await locker.unlock().catch(() => false);
+  await finish(0);
+}
+
+onCommand((command) => {
+  switch (command.type) {
+    case 'lock':
+      locking = lock().catch((error: unknown) => {
+        if (!stopping.signal.aborted) fail(error);
+      });
+      break;
+    case 'unlock':
+      unlock().catch(fail);
+      break;
+    case 'stop':
+      void stop();
+      break;
+  }
+});
+report({ type: 'ready', at: now() });
