@@ -6,20 +6,13 @@ import { describe, test } from 'node:test';
 import { ApiException, CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 
 import { failure, leasePath, raw, startEmulator, WatchRecorder } from './helpers/emulator-client.js';
+import { failureStatus } from './suites/conformance/context.js';
 
 const NS = 'default';
 
 function forbiddenBody(message: string, name?: string): Record<string, unknown> {
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason: 'Forbidden',
-    details: name === undefined ? { group: 'coordination.k8s.io', kind: 'leases' } : { name, group: 'coordination.k8s.io', kind: 'leases' },
-    code: 403,
-  };
+  const details = { group: 'coordination.k8s.io', kind: 'leases' };
+  return failureStatus(403, 'Forbidden', message, name === undefined ? details : { name, ...details });
 }
 
 describe('authentication', () => {
