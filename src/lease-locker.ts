@@ -345,12 +345,17 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
   /** Ends a hold that can no longer be trusted: abort its signal, stop renewing, tell listeners. */
   #lose(hold: Hold, error: LockLostError): void {
     this.#state = { kind: 'idle' };
-    if (error.reason === 'taken' || error.reason === 'deleted') this.#believedRenewAt = undefined;
+    this.#forgetIfNotOurs(error);
     hold.cleanup();
     hold.stop.abort();
     hold.controller.abort(error);
     log.state('%s: %s', this.#options.name, error.message);
     this.emit('lost', error);
+  }
+
+  /** After a loss that showed the lease is someone else's (or gone), check() has nothing left to guard. */
+  #forgetIfNotOurs(error: LockLostError): void {
+    if (error.reason === 'taken' || error.reason === 'deleted') this.#believedRenewAt = undefined;
   }
 
   /** Declares the hold lost at once when its renew deadline passed but the timer has not run yet (a blocked event loop). */
@@ -383,7 +388,7 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
       const end = await hold.renewing;
       if (end.kind === 'lost') {
         this.#state = { kind: 'idle' };
-        if (end.error.reason === 'taken' || end.error.reason === 'deleted') this.#believedRenewAt = undefined;
+        this.#forgetIfNotOurs(end.error);
         log.release('%s: not released: %s', name, end.error.message);
         return false;
       }

@@ -55,6 +55,8 @@ export async function streamWatch(request: WatchStreamRequest): Promise<void> {
   const plain = url.protocol === 'http:';
   if (plain) delete options.agent; // the KubeConfig's agent is an https one
   const agent = options.agent;
+  const operation = `watch ${url.pathname}`;
+  const failed = (cause: unknown): LeaseRequestError => new LeaseRequestError(operation, { timedOut: false, cause });
 
   return new Promise<void>((resolve, reject) => {
     let settled = false;
@@ -75,7 +77,7 @@ export async function streamWatch(request: WatchStreamRequest): Promise<void> {
     };
     const arm = (ms: number, phase: string): void => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(new LeaseRequestError(`watch ${url.pathname}`, { timedOut: true, cause: new Error(`no ${phase} within ${ms} ms`) })), ms);
+      timer = setTimeout(() => finish(new LeaseRequestError(operation, { timedOut: true, cause: new Error(`no ${phase} within ${ms} ms`) })), ms);
     };
 
     const req = (plain ? http : https).request(url, { ...options, method: 'GET' }, (response) => {
@@ -84,14 +86,14 @@ export async function streamWatch(request: WatchStreamRequest): Promise<void> {
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => { body += chunk; });
         response.on('end', () => finish(new WatchHttpError(response.statusCode ?? 0, body)));
-        response.on('error', (error) => finish(new LeaseRequestError(`watch ${url.pathname}`, { timedOut: false, cause: error })));
+        response.on('error', (error) => finish(failed(error)));
         return;
       }
       arm(request.idleTimeoutMs, 'event');
       request.onOpen();
       const lines = createInterface({ input: response, crlfDelay: Number.POSITIVE_INFINITY });
       // readline re-emits the response's errors (including the 'aborted' of our own destroy()).
-      lines.on('error', (error) => finish(new LeaseRequestError(`watch ${url.pathname}`, { timedOut: false, cause: error })));
+      lines.on('error', (error) => finish(failed(error)));
       lines.on('line', (line) => {
         if (settled || line.trim() === '') return;
         arm(request.idleTimeoutMs, 'event');
@@ -99,7 +101,7 @@ export async function streamWatch(request: WatchStreamRequest): Promise<void> {
         try {
           event = JSON.parse(line) as RawWatchEvent;
         } catch (error) {
-          finish(new LeaseRequestError(`watch ${url.pathname}`, { timedOut: false, cause: error }));
+          finish(failed(error));
           return;
         }
         try {
@@ -109,10 +111,10 @@ export async function streamWatch(request: WatchStreamRequest): Promise<void> {
         }
       });
       response.on('end', () => finish());
-      response.on('aborted', () => finish(new LeaseRequestError(`watch ${url.pathname}`, { timedOut: false, cause: new Error('the server closed the stream') })));
-      response.on('error', (error) => finish(new LeaseRequestError(`watch ${url.pathname}`, { timedOut: false, cause: error })));
+      response.on('aborted', () => finish(failed(new Error('the server closed the stream'))));
+      response.on('error', (error) => finish(failed(error)));
     });
-    req.on('error', (error) => finish(new LeaseRequestError(`watch ${url.pathname}`, { timedOut: false, cause: error })));
+    req.on('error', (error) => finish(failed(error)));
     signal?.addEventListener('abort', onAbort, { once: true });
     arm(request.connectTimeoutMs, 'response');
     req.end();

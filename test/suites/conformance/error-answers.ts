@@ -27,14 +27,7 @@ export function errorAnswers(suite: () => Conformance): void {
     const uid = randomUUID();
     assertStatus(
       await c.put(name, { uid }),
-      failureStatus(
-        409,
-        'Conflict',
-        `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": StorageError: invalid object, Code: 4, ` +
-          `Key: /registry/leases/${c.namespace}/${name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: ` +
-          `UID in precondition: ${uid}, UID in object meta: `,
-        leaseDetails(name),
-      ),
+      uidPreconditionConflict(c.namespace, name, uid),
     );
   });
 
@@ -46,14 +39,7 @@ export function errorAnswers(suite: () => Conformance): void {
     const { uid, resourceVersion } = created.metadata;
     assertStatus(
       await c.put(name, { uid, resourceVersion }, { holderIdentity: 'a' }),
-      failureStatus(
-        409,
-        'Conflict',
-        `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": StorageError: invalid object, Code: 4, ` +
-          `Key: /registry/leases/${c.namespace}/${name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: ` +
-          `UID in precondition: ${uid}, UID in object meta: `,
-        leaseDetails(name),
-      ),
+      uidPreconditionConflict(c.namespace, name, uid),
     );
     assert.equal((await c.request('GET', c.path(name))).status, 404);
   });
@@ -332,4 +318,16 @@ export function errorAnswers(suite: () => Conformance): void {
     ].join(', '));
     assert.deepEqual(answer.json<{ spec: unknown }>().spec, { holderIdentity: 'a' });
   });
+}
+
+/** The 409 a PUT gets when its metadata.uid names no stored lease (a storage precondition, checked first). */
+function uidPreconditionConflict(namespace: string, name: string, uid: string | undefined): Record<string, unknown> {
+  return failureStatus(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": StorageError: invalid object, Code: 4, ` +
+      `Key: /registry/leases/${namespace}/${name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: ` +
+      `UID in precondition: ${uid ?? ''}, UID in object meta: `,
+    leaseDetails(name),
+  );
 }
