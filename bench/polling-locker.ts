@@ -9,14 +9,15 @@
 // - Renewal rounds run retryPeriod after the previous round ended (wait.Until is sliding);
 //   a round that has not succeeded within renewDeadline loses the lock.
 // - unlock(): GET, then PUT holderIdentity "" with leaseDurationSeconds 1 if still ours.
-// - Connections are reused, as client-go reuses them, through the same keep-alive agent the
-//   library uses (src/keep-alive-agent.ts), so the comparison is between the two designs, not
-//   between two HTTP clients.
+// - Requests go through the library's own Lease adapter (LeaseLock: the same HTTP client, with
+//   reused connections and per-request timeouts, as client-go reuses its connections), so the
+//   comparison is between the two designs, not between two HTTP clients.
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ApiException, CoordinationV1Api, Observable, V1MicroTime } from '@kubernetes/client-node';
-import type { ConfigurationOptions, KubeConfig, RequestContext, ResponseContext, V1Lease } from '@kubernetes/client-node';
-import { keepAliveAgentFor } from '../src/keep-alive-agent.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { LeaseLock } from '../src/lease-lock.js';
+import type { LeaseSnapshot } from '../src/lease-lock.js';
+import type { LockRecord } from '../src/record.js';
 import type { LockTiming } from './protocol.js';
 import { defaultTiming } from './protocol.js';
 
@@ -34,26 +35,18 @@ export interface PollingLockerEvents {
 const jitterFactor = 1.2;
 
 export class PollingLocker extends EventEmitter<PollingLockerEvents> {
-  readonly #api: CoordinationV1Api;
-  readonly #kubeConfig: KubeConfig;
-  readonly #namespace: string;
-  readonly #name: string;
+  readonly #lock: LeaseLock;
   readonly #identity: string;
   readonly #timing: LockTiming;
-  readonly #requestTimeoutMs: number;
   #held = false;
   #stopRenewal: AbortController | undefined;
   #renewing: Promise<void> = Promise.resolve();
 
   constructor(kubeConfig: KubeConfig, lease: { readonly namespace: string; readonly name: string }, identity: string, options: PollingLockerOptions = {}) {
     super();
-    this.#api = kubeConfig.makeApiClient(CoordinationV1Api);
-    this.#kubeConfig = kubeConfig;
-    this.#namespace = lease.namespace;
-    this.#name = lease.name;
+    this.#lock = new LeaseLock(kubeConfig, lease, identity, { requestTimeoutMs: options.requestTimeoutMs ?? 5_000 });
     this.#identity = identity;
     this.#timing = { ...defaultTiming, ...options };
-    this.#requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
   }
 
   get isLocked(): boolean {
@@ -79,11 +72,10 @@ export class PollingLocker extends EventEmitter<PollingLockerEvents> {
     this.#held = false;
     this.#stopRenewal?.abort();
     await this.#renewing;
-    const lease = await this.#get();
-    if (lease?.spec?.holderIdentity !== this.#identity) return false;
-    const now = new V1MicroTime(Date.now());
-    const spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
-    await this.#call((config) => this.#api.replaceNamespacedLease({ namespace: this.#namespace, name: this.#name, body: { ...lease, spec } }, config));
+    const lease = await this.#lock.get();
+    if (lease?.record.holderIdentity !== this.#identity) return false;
+    const now = new Date();
+    await this.#lock.update({ ...lease.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }, lease);
     return true;
   }
 
@@ -124,8 +116,8 @@ export class PollingLocker extends EventEmitter<PollingLockerEvents> {
   /** One renewal attempt; the renewTime written, or undefined when it failed and may be retried. */
   async #renewOnce(stop: AbortSignal): Promise<Date | undefined> {
     try {
-      const lease = await this.#get(stop);
-      const holder = lease?.spec?.holderIdentity ?? '';
+      const lease = await this.#lock.get({ signal: stop });
+      const holder = lease?.record.holderIdentity ?? '';
       if (lease !== undefined && holder !== this.#identity) throw new LostError(`lease taken by ${holder === '' ? 'nobody (released)' : holder}`);
       return await this.#write(lease, stop);
     } catch (error) {
@@ -137,13 +129,11 @@ export class PollingLocker extends EventEmitter<PollingLockerEvents> {
   /** client-go's tryAcquireOrRenew: GET; create if absent; else PUT over it unless someone else holds a live lease. */
   async #tryAcquireOrRenew(signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      const lease = await this.#get(signal);
+      const lease = await this.#lock.get({ signal });
       if (lease === undefined) return (await this.#write(undefined, signal)) !== undefined;
-      const spec = lease.spec ?? {};
-      const holder = spec.holderIdentity ?? '';
-      // client-node types renewTime as a Date but hands over the JSON string.
-      const renewedAt = spec.renewTime === undefined ? Number.NaN : new Date(spec.renewTime).getTime();
-      const live = renewedAt + (spec.leaseDurationSeconds ?? 0) * 1000 > Date.now();
+      const { holderIdentity: holder, renewTime, leaseDurationSeconds } = lease.record;
+      const renewedAt = renewTime === undefined ? Number.NaN : renewTime.getTime();
+      const live = renewedAt + leaseDurationSeconds * 1000 > Date.now();
       if (holder !== '' && holder !== this.#identity && live) return false;
       return (await this.#write(lease, signal)) !== undefined;
     } catch {
@@ -154,67 +144,20 @@ export class PollingLocker extends EventEmitter<PollingLockerEvents> {
   }
 
   /** Creates the lease, or writes us as holder over `lease`; the renewTime written. Rejects on any failure. */
-  async #write(lease: V1Lease | undefined, signal: AbortSignal | undefined): Promise<Date> {
-    const now = new V1MicroTime(Date.now());
-    const spec = lease?.spec ?? {};
-    const ours = lease !== undefined && spec.holderIdentity === this.#identity;
-    const body: V1Lease = {
-      ...lease,
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { ...lease?.metadata, name: this.#name, namespace: this.#namespace },
-      spec: {
-        ...spec,
-        holderIdentity: this.#identity,
-        leaseDurationSeconds: Math.ceil(this.#timing.leaseDurationMs / 1000),
-        acquireTime: ours && spec.acquireTime !== undefined ? new V1MicroTime(new Date(spec.acquireTime).getTime()) : now,
-        renewTime: now,
-        leaseTransitions: (spec.leaseTransitions ?? 0) + (ours || lease === undefined ? 0 : 1),
-      },
+  async #write(lease: LeaseSnapshot | undefined, signal: AbortSignal | undefined): Promise<Date> {
+    const now = new Date();
+    const current = lease?.record;
+    const ours = current !== undefined && current.holderIdentity === this.#identity;
+    const record: LockRecord = {
+      holderIdentity: this.#identity,
+      leaseDurationSeconds: Math.ceil(this.#timing.leaseDurationMs / 1000),
+      acquireTime: ours ? current.acquireTime ?? now : now,
+      renewTime: now,
+      leaseTransitions: (current?.leaseTransitions ?? 0) + (ours || current === undefined ? 0 : 1),
     };
-    const namespace = this.#namespace;
-    if (lease === undefined) await this.#call((config) => this.#api.createNamespacedLease({ namespace, body }, config), signal);
-    else await this.#call((config) => this.#api.replaceNamespacedLease({ namespace, name: this.#name, body }, config), signal);
+    if (lease === undefined) await this.#lock.create(record, { signal });
+    else await this.#lock.update(record, lease, { signal });
     return now;
-  }
-
-  async #get(signal?: AbortSignal): Promise<V1Lease | undefined> {
-    try {
-      return await this.#call((config) => this.#api.readNamespacedLease({ namespace: this.#namespace, name: this.#name }, config), signal);
-    } catch (error) {
-      if (error instanceof ApiException && error.code === 404) return undefined;
-      throw error;
-    }
-  }
-
-  /**
-   * One request with the per-request timeout (client-node has no timeout option: abort through
-   * a middleware) over a reused connection.
-   */
-  async #call<T>(run: (config: ConfigurationOptions) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    signal?.throwIfAborted();
-    const agent = await keepAliveAgentFor(this.#kubeConfig);
-    // A controller per request rather than AbortSignal.any(): no listener piles up on long-lived signals.
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.#requestTimeoutMs);
-    const onAbort = (): void => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await run({
-        middleware: [{
-          pre: (context: RequestContext) => {
-            context.setSignal(controller.signal);
-            if (agent !== undefined) context.setAgent(agent);
-            return new Observable(Promise.resolve(context));
-          },
-          post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-        }],
-        middlewareMergeStrategy: 'append',
-      });
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
   }
 }
 

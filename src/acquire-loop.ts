@@ -4,8 +4,9 @@ import { Deadline } from './deadline.js';
 import { LeaseApiError, LeaseRequestError, LockLostError } from './errors.js';
 import { log } from './log.js';
 import { Observation } from './observation.js';
+import { randomInt } from 'node:crypto';
 import type { LockRecord } from './record.js';
-import { toLeaseSeconds } from './record.js';
+import { MicroTime, sameAcquisition, toLeaseSeconds } from './record.js';
 import type { LockSnapshot, ResourceLock } from './resource-lock.js';
 import type { WatchHub, WatchSeed, WatchSubscription } from './shared-watch.js';
 import type { Wakeups } from './wakeups.js';
@@ -42,7 +43,17 @@ interface Known<S extends LockSnapshot> {
 /** How renewal ended. */
 export type RenewEnd<S extends LockSnapshot> =
   | { readonly kind: 'stopped'; readonly snapshot: S }
-  | { readonly kind: 'lost'; readonly error: LockLostError };
+  /**
+   * `lastKnown`: when the hold ended only because no renewal succeeded in time, the newest
+   * version known to be ours; a release written over it is safe (it fails if anyone wrote since).
+   */
+  | { readonly kind: 'lost'; readonly error: LockLostError; readonly lastKnown?: S | undefined };
+
+/** An acquisition write whose outcome is unknown (no answer, or aborted in flight): it may have landed. */
+interface PendingWrite {
+  readonly record: LockRecord;
+  readonly startedAt: number;
+}
 
 /** Called after every successful renewal with the stored snapshot and when the write started. */
 export type OnRenewed<S extends LockSnapshot> = (snapshot: S, startedAt: number) => void;
@@ -65,13 +76,15 @@ export class AcquireLoop<S extends LockSnapshot> {
   readonly #observation: Observation;
   /** Set once listing was refused (no `list` permission): reads fall back to get. */
   #listRefused = false;
+  /** Our last acquisition write, while its outcome is unknown. */
+  #pending: PendingWrite | undefined;
 
   constructor(lock: ResourceLock<S>, settings: LoopSettings, wakeups: Wakeups, watches: WatchHub) {
     this.#lock = lock;
     this.#settings = settings;
     this.#wakeups = wakeups;
     this.#watches = watches;
-    this.#observation = new Observation(settings.clock, settings.useObservedTime);
+    this.#observation = new Observation(settings.clock, { useObservedTime: settings.useObservedTime, minDurationMs: settings.leaseDurationMs });
   }
 
   /** The holder as last seen, or undefined when never seen or deleted. */
@@ -90,8 +103,12 @@ export class AcquireLoop<S extends LockSnapshot> {
     const { clock, retryPeriodMs, name } = this.#settings;
     let wake = new AbortController();
     let subscription: WatchSubscription<S> | undefined;
+    // Set when a write built from the watch's view met a conflict: that view is stale (a silent
+    // or lagging watch) until the watch shows a change again, so the next attempt reads.
+    let viewStale = false;
     const onChange = (snapshot: S | undefined): void => {
       this.#observation.see(snapshot?.record);
+      viewStale = false;
       wake.abort();
     };
     try {
@@ -99,15 +116,18 @@ export class AcquireLoop<S extends LockSnapshot> {
         throwIfAborted(signal);
         wake = new AbortController(); // before the attempt, so that a change during it is not missed
         const live = subscription?.live === true;
+        const useView = live && !viewStale;
         let waitMs: number;
         try {
-          const attempt = await this.attempt(signal, live ? { snapshot: subscription?.snapshot } : undefined);
+          const attempt = await this.attempt(signal, useView ? { snapshot: subscription?.snapshot } : undefined);
           if (attempt.kind === 'acquired') return attempt.acquired;
           if (subscription === undefined && attempt.seed !== undefined) {
             subscription = this.#watches.subscribe(this.#lock, attempt.seed, this.#settings, onChange);
           }
           if (attempt.kind === 'contended') {
             // The winner's write reaches us through the watch; without a live one, read again now.
+            // A conflict on the watch's own view proves that view behind: read before the next write.
+            if (useView) viewStale = true;
             waitMs = live ? retryPeriodMs : 0;
           } else {
             const untilExpiry = Math.max(0, attempt.expiresAt - clock.now());
@@ -129,14 +149,18 @@ export class AcquireLoop<S extends LockSnapshot> {
 
   /**
    * One attempt: read the lock (or take `known`, what a live watch shows), then create it or
-   * take it over if it is free, expired or ours.
+   * take it over if it is free or expired. A lease naming our identity is ours only when it shows
+   * our own acquisition (see {@link sameAcquisition}), one whose answer we missed; otherwise it
+   * is someone else's (another locker with the same owner, or a previous run of this process)
+   * and is waited for like any other.
    */
   async attempt(signal: AbortSignal | undefined, known?: Known<S>): Promise<Attempt<S>> {
     const { clock } = this.#settings;
     const lock = this.#lock;
     let current: S | undefined;
     let seed: WatchSeed<S> | undefined;
-    if (known === undefined) {
+    // After a write with an unknown outcome only a read can tell whether it landed.
+    if (known === undefined || this.#pending !== undefined) {
       seed = await this.#read(signal);
       current = seed.snapshot;
       if (seed.version === '') seed = undefined;
@@ -146,11 +170,22 @@ export class AcquireLoop<S extends LockSnapshot> {
     // Expiry must be judged on the very record we may write over: a record first seen now is
     // presumed alive for its whole duration from now.
     this.#observation.see(current?.record);
+    const pending = this.#pending;
+    this.#pending = undefined;
+    const landed = pending !== undefined && current !== undefined && sameAcquisition(current.record, pending.record);
+    if (landed && current !== undefined && clock.now() < pending.startedAt + this.#settings.renewDeadlineMs) {
+      log.acquire('%s: our acquisition landed although its answer was lost', this.#settings.name);
+      return { kind: 'acquired', acquired: { snapshot: current, startedAt: pending.startedAt } };
+    }
     if (current === undefined) {
+      // Deleted under a live holder, who learns of it only at its next renewal: wait that hold out.
+      const expiresAt = this.#observation.expiresAt();
+      if (clock.now() < expiresAt) return { kind: 'busy', holder: '', expiresAt, seed };
       return this.#write(signal, (record) => lock.create(record, { signal }), 0, seed);
     }
     const holder = current.record.holderIdentity;
-    if (holder !== '' && holder !== lock.identity) {
+    // Our own landed write, too old to hold on (its renew deadline passed): acquire it afresh.
+    if (holder !== '' && !landed) {
       const expiresAt = this.#observation.expiresAt();
       if (clock.now() < expiresAt) return { kind: 'busy', holder, expiresAt, seed };
     }
@@ -158,6 +193,28 @@ export class AcquireLoop<S extends LockSnapshot> {
     // still names us, so that the fencing token tells holds apart.
     const base = current;
     return this.#write(signal, (record) => lock.update(record, base, { signal }), current.record.leaseTransitions + 1, seed);
+  }
+
+  /**
+   * Ends an acquisition that failed or was aborted while its write was in flight: if that write
+   * landed after all, release it (on condition that the lease still shows our acquisition), so
+   * that nobody waits a lease duration for a hold nobody renews. Best effort, bounded by the
+   * request timeout; never rejects.
+   */
+  async abandon(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (pending === undefined) return;
+    const { name } = this.#settings;
+    try {
+      const current = await this.#lock.get();
+      this.#observation.see(current?.record);
+      if (current === undefined || !sameAcquisition(current.record, pending.record)) return;
+      log.acquire('%s: an abandoned acquisition landed; releasing it', name);
+      await this.release(current, undefined);
+    } catch (error) {
+      log.acquire('%s: could not release an abandoned acquisition (it expires by itself): %s', name, (error as Error).message);
+    }
   }
 
   /** Reads the lock; through `list` when the lock can be watched, so the read also gives a version to watch from. */
@@ -176,22 +233,28 @@ export class AcquireLoop<S extends LockSnapshot> {
   }
 
   async #write(signal: AbortSignal | undefined, write: (record: LockRecord) => Promise<S>, leaseTransitions: number, seed: WatchSeed<S> | undefined): Promise<Attempt<S>> {
-    const now = new Date(this.#settings.clock.wallTime());
+    // Random microseconds make this acquisition's acquireTime its own, even against a locker
+    // with the same owner writing in the same millisecond.
+    const acquireTime = new MicroTime(this.#settings.clock.wallTime(), randomInt(1000));
     const record: LockRecord = {
       holderIdentity: this.#lock.identity,
       leaseDurationSeconds: toLeaseSeconds(this.#settings.leaseDurationMs),
-      acquireTime: now,
-      renewTime: now,
+      acquireTime,
+      renewTime: acquireTime,
       leaseTransitions,
     };
     const startedAt = this.#settings.clock.now();
+    this.#pending = { record, startedAt };
     try {
       const snapshot = await write(record);
+      this.#pending = undefined;
       this.#observation.see(snapshot.record);
       this.#lock.recordEvent('acquired the lock');
       log.acquire('%s: acquired (transitions %d)', this.#settings.name, snapshot.record.leaseTransitions);
       return { kind: 'acquired', acquired: { snapshot, startedAt } };
     } catch (error) {
+      // An answer from the server settles the outcome, except a server error that may follow the write.
+      if (error instanceof LeaseApiError && error.statusCode < 500) this.#pending = undefined;
       throwIfAborted(signal);
       if (isConflict(error)) {
         log.acquire('%s: lost a race for the lease', this.#settings.name);
@@ -211,11 +274,12 @@ export class AcquireLoop<S extends LockSnapshot> {
     const { clock, retryPeriodMs, renewDeadlineMs, name } = this.#settings;
     const lock = this.#lock;
     const deadline = new Deadline(clock);
+    const ours = held.snapshot.record;
+    let base = held.snapshot;
     const lost = (reason: 'renew-deadline' | 'taken' | 'deleted' | 'fatal', details?: { holder?: string; cause?: unknown }): RenewEnd<S> => {
       log.renew('%s: lost (%s)', name, reason);
-      return { kind: 'lost', error: new LockLostError(name, reason, details) };
+      return { kind: 'lost', error: new LockLostError(name, reason, details), lastKnown: reason === 'renew-deadline' ? base : undefined };
     };
-    let base = held.snapshot;
     let nextAt = held.startedAt + retryPeriodMs;
     let mustRead = false;
     deadline.arm(held.startedAt + renewDeadlineMs, () => new LockLostError(name, 'renew-deadline'));
@@ -230,20 +294,34 @@ export class AcquireLoop<S extends LockSnapshot> {
         } finally {
           pause.dispose();
         }
+        // The timer may not have run yet (a blocked event loop): never write once the deadline passed.
+        if (deadline.expired) return lost('renew-deadline');
+        if (stop.aborted) return { kind: 'stopped', snapshot: base };
         const startedAt = clock.now();
         try {
           if (mustRead) {
             const current = await raceAbort(lock.get({ signal: deadline.signal }), deadline.signal);
             this.#observation.see(current?.record);
             if (current === undefined) return lost('deleted');
-            const holder = current.record.holderIdentity;
-            if (holder !== lock.identity) return lost('taken', { holder });
+            // The holder string is not enough: another locker with our owner may have taken it.
+            if (!sameAcquisition(current.record, ours)) return lost('taken', { holder: current.record.holderIdentity });
             base = current;
             mustRead = false;
+            if (deadline.expired) return lost('renew-deadline');
+            if (stop.aborted) return { kind: 'stopped', snapshot: base };
           }
-          const record: LockRecord = { ...base.record, holderIdentity: lock.identity, renewTime: new Date(clock.wallTime()) };
-          base = await raceAbort(lock.update(record, base, { signal: deadline.signal }), deadline.signal);
+          // Our own duration, always: an outside edit of it must not outlive the next renewal.
+          const record: LockRecord = {
+            ...base.record,
+            holderIdentity: lock.identity,
+            leaseDurationSeconds: toLeaseSeconds(this.#settings.leaseDurationMs),
+            renewTime: new Date(clock.wallTime()),
+          };
+          const renewed = await raceAbort(lock.update(record, base, { signal: deadline.signal }), deadline.signal);
+          base = renewed;
           this.#observation.see(base.record);
+          // An answer that arrives after the deadline (the timer could not run) renews nothing we may use.
+          if (deadline.expired) return lost('renew-deadline');
           deadline.arm(startedAt + renewDeadlineMs, () => new LockLostError(name, 'renew-deadline'));
           nextAt = startedAt + retryPeriodMs;
           log.renew('%s: renewed', name);
@@ -271,12 +349,14 @@ export class AcquireLoop<S extends LockSnapshot> {
 
   /**
    * Releases the lock by writing an empty holder with a one-second duration, keeping the
-   * transition count. On a conflict it reads again and retries only while the lock is still
-   * ours: it never clears someone else's hold. Resolves true when the lock is no longer ours
-   * (released, or deleted), false when someone else holds it.
+   * transition count. On a conflict it reads again and retries only while the lease still shows
+   * our acquisition: it never clears someone else's hold. Resolves true when the lock is no longer
+   * ours and free (released — also by an earlier attempt of ours whose answer was lost — or
+   * deleted), false when someone else holds it.
    */
   async release(base: S, signal: AbortSignal | undefined): Promise<boolean> {
     const lock = this.#lock;
+    const ours = base.record;
     let current = base;
     for (let conflicts = 0; ; conflicts += 1) {
       const now = new Date(this.#settings.clock.wallTime());
@@ -293,8 +373,12 @@ export class AcquireLoop<S extends LockSnapshot> {
       }
       const latest = await lock.get({ signal });
       this.#observation.see(latest?.record);
-      if (latest === undefined) return true;
-      if (latest.record.holderIdentity !== lock.identity) {
+      if (latest === undefined || latest.record.holderIdentity === '') {
+        log.release('%s: already released', this.#settings.name);
+        this.#wakeups.notify(lock.describe());
+        return true;
+      }
+      if (!sameAcquisition(latest.record, ours)) {
         log.release('%s: not released: now held by %s', this.#settings.name, latest.record.holderIdentity);
         return false;
       }
@@ -307,9 +391,9 @@ function isConflict(error: unknown): boolean {
   return error instanceof LeaseApiError && error.statusCode === 409;
 }
 
-/** Errors that a later attempt may not meet: no answer, 429, 5xx. */
+/** Errors that a later attempt may not meet: no answer (but not a request that cannot be sent), 429, 5xx. */
 export function isTransient(error: unknown): boolean {
-  return error instanceof LeaseRequestError || (error instanceof LeaseApiError && error.retryable);
+  return (error instanceof LeaseRequestError || error instanceof LeaseApiError) && error.retryable;
 }
 
 function retryDelayMs(error: unknown, retryPeriodMs: number): number {

@@ -18,13 +18,21 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+const maxTimerMs = 2_147_483_647;
+
 /** The process clocks: `performance.now()` and `Date.now()`, with timers that do not hold the process open once aborted. */
 export const systemClock: Clock = Object.freeze({
   now: () => performance.now(),
   wallTime: () => Date.now(),
   sleep: async (ms: number, signal?: AbortSignal): Promise<void> => {
     try {
-      await delay(Math.max(0, Math.ceil(ms)), undefined, signal === undefined ? undefined : { signal });
+      // Node fires a timer longer than about 24.8 days at once (with a warning): sleep in steps.
+      let remaining = Math.max(0, Math.ceil(ms));
+      do {
+        const step = Math.min(remaining, maxTimerMs);
+        await delay(step, undefined, signal === undefined ? undefined : { signal });
+        remaining -= step;
+      } while (remaining > 0);
     } catch (error) {
       // timers/promises rejects with a generic AbortError; callers expect the signal's own reason.
       if (signal?.aborted === true) throw signal.reason;

@@ -7,10 +7,12 @@
 export type LeaseLockerErrorCode =
   | 'INVALID_CONFIG'
   | 'ALREADY_LOCKED'
+  | 'ACQUIRE_CANCELLED'
   | 'LOCK_LOST'
   | 'LEASE_EXPIRED'
   | 'API_ERROR'
-  | 'REQUEST_FAILED';
+  | 'REQUEST_FAILED'
+  | 'CREDENTIALS';
 
 /** Base class of every leaselocker error. */
 export class LeaseLockerError extends Error {
@@ -39,6 +41,13 @@ export class InvalidConfigError extends LeaseLockerError {
 export class AlreadyLockedError extends LeaseLockerError {
   constructor(lockName: string, state: 'held' | 'acquiring' | 'releasing') {
     super('ALREADY_LOCKED', `${lockName}: this locker is ${state === 'held' ? 'already holding' : state === 'acquiring' ? 'already acquiring' : 'still releasing'} the lease; a locker holds at most one lock at a time`);
+  }
+}
+
+/** `unlock()` (or disposal) was called while `lock()` or `tryLock()` was still acquiring: the acquisition was cancelled and nothing is held. */
+export class AcquireCancelledError extends LeaseLockerError {
+  constructor(lockName: string) {
+    super('ACQUIRE_CANCELLED', `${lockName}: the acquisition was cancelled by unlock() before it completed; nothing is held`);
   }
 }
 
@@ -122,15 +131,39 @@ export class LeaseApiError extends LeaseLockerError {
   }
 }
 
-/** The request never got an answer: connection refused or reset, DNS failure, or the per-request timeout. */
+/**
+ * The request never got an answer: connection refused or reset, DNS failure, the per-request
+ * timeout — or it could not be sent at all (no current cluster in the KubeConfig, a server URL
+ * that cannot be used, a TLS verification failure such as an unknown CA).
+ */
 export class LeaseRequestError extends LeaseLockerError {
   /** True when the request was cut off by `requestTimeoutMs`. Its outcome at the server is unknown. */
   readonly timedOut: boolean;
+  /**
+   * True when a later attempt may succeed (a timeout, a refused or reset connection, a DNS
+   * failure); false when no retry can heal it (a configuration, TLS verification or programming
+   * error): `lock()`, `tryLock()` and `unlockWithRetry()` then reject at once.
+   */
+  readonly retryable: boolean;
 
-  constructor(operation: string, details: { timedOut: boolean; cause?: unknown }) {
+  /** @param details - `retryable` defaults to true. */
+  constructor(operation: string, details: { timedOut: boolean; retryable?: boolean | undefined; cause?: unknown }) {
     const why = details.timedOut ? 'timed out' : `failed: ${errorMessage(details.cause)}`;
     super('REQUEST_FAILED', `${operation}: request ${why}`, { cause: details.cause });
     this.timedOut = details.timedOut;
+    this.retryable = details.retryable ?? true;
+  }
+}
+
+/**
+ * The KubeConfig's credentials or TLS material could not be applied, so no request was sent:
+ * an exec plugin that cannot be run or that failed, a token, certificate or key file that
+ * cannot be read. Not retried: the call that met it rejects at once, and the next call applies
+ * the credentials afresh (nothing is cached), so it succeeds once the cause is fixed.
+ */
+export class CredentialError extends LeaseLockerError {
+  constructor(operation: string, details: { cause: unknown }) {
+    super('CREDENTIALS', `${operation}: the KubeConfig's credentials could not be applied: ${errorMessage(details.cause)}`, { cause: details.cause });
   }
 }
 

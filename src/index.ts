@@ -11,7 +11,9 @@ export type { LockRecord } from './record.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export {
+  AcquireCancelledError,
   AlreadyLockedError,
+  CredentialError,
   InvalidConfigError,
   LeaseApiError,
   LeaseExpiredError,

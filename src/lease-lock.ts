@@ -1,8 +1,9 @@
-import type { Agent } from 'node:http';
 import { CoordinationV1Api, KubeConfig, Observable } from '@kubernetes/client-node';
-import type { ConfigurationOptions, RequestContext, ResponseContext, V1Lease } from '@kubernetes/client-node';
+import type { ConfigurationOptions, RequestContext, ResponseContext, V1Lease, V1LeaseList } from '@kubernetes/client-node';
 import { throwIfAborted } from './abort.js';
 import { InvalidConfigError, LeaseApiError, LeaseRequestError } from './errors.js';
+import { isRetryableNetworkError, kubeRequest } from './kube-http.js';
+import type { KubeHttpRequest } from './kube-http.js';
 import type { LeaseRef } from './lease-ref.js';
 import { resolveIdentity, resolveLeaseRef } from './lease-ref.js';
 import { log } from './log.js';
@@ -10,7 +11,6 @@ import { defaultOptions } from './options.js';
 import type { LockRecord } from './record.js';
 import { leaseLockRecordToLeaseSpec, leaseSpecToLeaseLockRecord } from './record.js';
 import type { LockSnapshot, LockWatchEvent, LockWatchHandlers, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
-import { keepAliveAgentFor } from './keep-alive-agent.js';
 import { WatchHttpError, streamWatch } from './watch-stream.js';
 import type { RawWatchEvent } from './watch-stream.js';
 
@@ -38,6 +38,11 @@ export interface LeaseLockOptions {
 /**
  * A {@link ResourceLock} over a `coordination.k8s.io/v1` Lease: the only part of leaselocker
  * that speaks HTTP. Every call has a timeout; API answers become typed errors.
+ *
+ * Built from a KubeConfig, it sends its requests itself over node:http(s) on kept-alive
+ * connections, applying the KubeConfig's TLS material and credentials to every request (so
+ * rotated tokens and certificates are picked up, and a failed credential call fails only that
+ * request). Built from a `CoordinationV1Api`, it calls that client, adding only an abort signal.
  */
 export class LeaseLock implements ResourceLock<LeaseSnapshot> {
   readonly identity: string;
@@ -47,7 +52,7 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
    * built from a bare `CoordinationV1Api`, which cannot watch: waiting lockers then poll.
    */
   readonly watch: ((fromVersion: string, handlers: LockWatchHandlers<LeaseSnapshot>, options?: ResourceLockCallOptions) => Promise<void>) | undefined;
-  readonly #api: CoordinationV1Api;
+  readonly #api: CoordinationV1Api | undefined;
   readonly #kubeConfig: KubeConfig | undefined;
   readonly #requestTimeoutMs: number;
   readonly #eventRecorder: ((message: string) => void) | undefined;
@@ -67,7 +72,6 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#eventRecorder = options.eventRecorder;
     if (client instanceof KubeConfig) {
-      this.#api = client.makeApiClient(CoordinationV1Api);
       this.#kubeConfig = client;
     } else if (client instanceof CoordinationV1Api) {
       this.#api = client;
@@ -77,9 +81,13 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     this.watch = this.#kubeConfig === undefined ? undefined : async (fromVersion, handlers, options = {}) => this.#watch(fromVersion, handlers, options);
   }
 
-  /** The API server and the Lease: lockers of this process watching the same key share a watch. */
+  /**
+   * The KubeConfig, its API server and the Lease: lockers of this process share a watch only
+   * when they watch the same Lease with the same KubeConfig object, hence the same credentials.
+   */
   watchKey(): string {
-    return `${this.#kubeConfig?.getCurrentCluster()?.server ?? ''} ${this.describe()}`;
+    const kubeConfig = this.#kubeConfig;
+    return kubeConfig === undefined ? this.describe() : `${kubeConfigId(kubeConfig)} ${kubeConfig.getCurrentCluster()?.server ?? ''} ${this.describe()}`;
   }
 
   describe(): string {
@@ -98,7 +106,7 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
   async get(options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot | undefined> {
     const { namespace, name } = this.lease;
     try {
-      const lease = await this.#call('get', options.signal, (config) => this.#api.readNamespacedLease({ namespace, name }, config));
+      const lease = await this.#call<V1Lease>('get', options.signal, { method: 'GET', path: leasePath(namespace, name) }, (api, config) => api.readNamespacedLease({ namespace, name }, config));
       return snapshotOf(lease);
     } catch (error) {
       if (error instanceof LeaseApiError && error.statusCode === 404) return undefined;
@@ -108,7 +116,8 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
 
   async list(options: ResourceLockCallOptions = {}): Promise<{ snapshot: LeaseSnapshot | undefined; version: string }> {
     const { namespace, name } = this.lease;
-    const list = await this.#call('list', options.signal, (config) => this.#api.listNamespacedLease({ namespace, fieldSelector: `metadata.name=${name}` }, config));
+    const fieldSelector = `metadata.name=${name}`;
+    const list = await this.#call<V1LeaseList>('list', options.signal, { method: 'GET', path: leasePath(namespace), query: { fieldSelector } }, (api, config) => api.listNamespacedLease({ namespace, fieldSelector }, config));
     const lease = list.items[0];
     return { snapshot: lease === undefined ? undefined : snapshotOf(lease), version: list.metadata?.resourceVersion ?? '' };
   }
@@ -121,7 +130,7 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
       metadata: { name, namespace },
       spec: leaseLockRecordToLeaseSpec(record),
     };
-    const lease = await this.#call('create', options.signal, (config) => this.#api.createNamespacedLease({ namespace, body }, config));
+    const lease = await this.#call<V1Lease>('create', options.signal, { method: 'POST', path: leasePath(namespace), body }, (api, config) => api.createNamespacedLease({ namespace, body }, config));
     return snapshotOf(lease);
   }
 
@@ -135,7 +144,7 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
       metadata: { ...base.lease.metadata, name, namespace, resourceVersion: base.version },
       spec: { ...base.lease.spec, ...leaseLockRecordToLeaseSpec(record) },
     };
-    const lease = await this.#call('update', options.signal, (config) => this.#api.replaceNamespacedLease({ namespace, name, body }, config));
+    const lease = await this.#call<V1Lease>('update', options.signal, { method: 'PUT', path: leasePath(namespace, name), body }, (api, config) => api.replaceNamespacedLease({ namespace, name, body }, config));
     return snapshotOf(lease);
   }
 
@@ -145,16 +154,18 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     const { namespace, name } = this.lease;
     const operation = `watch lease ${this.describe()}`;
     // The server ends the stream after timeoutSeconds (spread, as client-go's reflector does, so
-    // that many waiters do not reconnect at once); silence much longer than that means a dead connection.
+    // that many waiters do not reconnect at once). Bookmarks are the heartbeat: kube-apiserver
+    // sends one about every minute to a watch that allows them, and a waiter's holder renews far
+    // more often, so a stream silent for longer is a half-open connection or a stuck watch cache.
     const timeoutSeconds = watchTimeoutSeconds + Math.floor(Math.random() * watchTimeoutSeconds);
     log.api('%s: from resourceVersion %s', operation, fromVersion);
     try {
       await streamWatch({
         kubeConfig,
-        path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+        path: leasePath(namespace),
         query: { watch: 'true', fieldSelector: `metadata.name=${name}`, resourceVersion: fromVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) },
         connectTimeoutMs: this.#requestTimeoutMs,
-        idleTimeoutMs: (timeoutSeconds + 30) * 1000,
+        idleTimeoutMs: watchSilenceMs,
         signal: options.signal,
         onOpen: () => handlers.onOpen(),
         onEvent: (event) => handlers.onEvent(toWatchEvent(operation, event)),
@@ -166,27 +177,51 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     }
   }
 
-  /** Runs one API call with the per-request timeout and the caller's signal, turning failures into typed errors. */
-  async #call<T>(verb: string, signal: AbortSignal | undefined, run: (config: ConfigurationOptions) => Promise<T>): Promise<T> {
+  /**
+   * Runs one API call with the per-request timeout and the caller's signal, turning failures
+   * into typed errors: over our own HTTP path with a KubeConfig, else through the CoordinationV1Api.
+   */
+  async #call<T>(verb: string, signal: AbortSignal | undefined, request: Omit<KubeHttpRequest, 'operation'>, callApi: (api: CoordinationV1Api, config: ConfigurationOptions) => Promise<T>): Promise<T> {
     const operation = `${verb} lease ${this.describe()}`;
     throwIfAborted(signal);
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.#requestTimeoutMs);
-    const onAbort = (): void => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
     const started = performance.now();
     try {
-      const agent = this.#kubeConfig === undefined ? undefined : await keepAliveAgentFor(this.#kubeConfig);
-      const result = await run(requestOptions(controller.signal, agent));
+      const result = this.#kubeConfig === undefined
+        ? await this.#callApi(operation, signal, callApi)
+        : await this.#send<T>(this.#kubeConfig, { ...request, operation }, signal);
       log.api('%s: ok in %d ms', operation, Math.round(performance.now() - started));
       return result;
     } catch (error) {
       throwIfAborted(signal);
-      const failure = controller.signal.aborted
-        ? new LeaseRequestError(operation, { timedOut: true, cause: error })
-        : toLeaseError(operation, error);
-      log.api('%s: failed in %d ms: %s', operation, Math.round(performance.now() - started), failure.message);
-      throw failure;
+      log.api('%s: failed in %d ms: %s', operation, Math.round(performance.now() - started), (error as Error).message);
+      throw error;
+    }
+  }
+
+  async #send<T>(kubeConfig: KubeConfig, request: KubeHttpRequest, signal: AbortSignal | undefined): Promise<T> {
+    const response = await kubeRequest(kubeConfig, request, this.#requestTimeoutMs, signal);
+    if (response.statusCode < 200 || response.statusCode > 299) {
+      throw toLeaseError(request.operation, { code: response.statusCode, body: response.body, headers: response.headers });
+    }
+    try {
+      return JSON.parse(response.body) as T;
+    } catch (error) {
+      throw new LeaseRequestError(request.operation, { timedOut: false, cause: new Error(`HTTP ${response.statusCode} answer is not JSON`, { cause: error }) });
+    }
+  }
+
+  async #callApi<T>(operation: string, signal: AbortSignal | undefined, callApi: (api: CoordinationV1Api, config: ConfigurationOptions) => Promise<T>): Promise<T> {
+    const api = this.#api;
+    if (api === undefined) throw new Error('unreachable: no CoordinationV1Api');
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.#requestTimeoutMs);
+    const onAbort = (): void => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await callApi(api, requestOptions(controller.signal));
+    } catch (error) {
+      throwIfAborted(signal);
+      throw controller.signal.aborted ? new LeaseRequestError(operation, { timedOut: true, cause: error }) : toLeaseError(operation, error);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -195,16 +230,15 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
 }
 
 /**
- * Per-request options that attach `signal` (and our keep-alive agent) to the request.
- * `append` keeps client-node's own middleware (User-Agent, auth); its middleware must answer
- * Observables, not Promises.
+ * Per-request options that attach `signal` to a CoordinationV1Api request (`setSignal` exists on
+ * client-node 1.4 and 2.x alike). `append` keeps client-node's own middleware (User-Agent, auth);
+ * its middleware must answer Observables, not Promises.
  */
-function requestOptions(signal: AbortSignal, agent: Agent | undefined): ConfigurationOptions {
+function requestOptions(signal: AbortSignal): ConfigurationOptions {
   return {
     middleware: [{
       pre: (context: RequestContext) => {
         context.setSignal(signal);
-        if (agent !== undefined) context.setAgent(agent);
         return new Observable(Promise.resolve(context));
       },
       post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
@@ -213,7 +247,28 @@ function requestOptions(signal: AbortSignal, agent: Agent | undefined): Configur
   };
 }
 
+function leasePath(namespace: string, name?: string): string {
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  return name === undefined ? leases : `${leases}/${encodeURIComponent(name)}`;
+}
+
+const kubeConfigIds = new WeakMap<KubeConfig, number>();
+let lastKubeConfigId = 0;
+
+/** A number naming a KubeConfig object within this process. */
+function kubeConfigId(kubeConfig: KubeConfig): number {
+  let id = kubeConfigIds.get(kubeConfig);
+  if (id === undefined) {
+    lastKubeConfigId += 1;
+    id = lastKubeConfigId;
+    kubeConfigIds.set(kubeConfig, id);
+  }
+  return id;
+}
+
 const watchTimeoutSeconds = 300;
+/** The longest silence a watch stream may keep before it is dropped and resumed from the last version seen. */
+const watchSilenceMs = 90_000;
 
 function toWatchEvent(operation: string, event: RawWatchEvent): LockWatchEvent<LeaseSnapshot> {
   const object = (typeof event.object === 'object' && event.object !== null ? event.object : {}) as V1Lease & StatusBody & { code?: unknown };
@@ -253,7 +308,7 @@ interface StatusBody {
   message?: unknown;
 }
 
-/** Turns a client-node failure into a LeaseApiError (an HTTP answer) or a LeaseRequestError (no answer). */
+/** Turns an HTTP answer or a client-node failure into a LeaseApiError (an HTTP answer) or a LeaseRequestError (no answer). */
 function toLeaseError(operation: string, error: unknown): LeaseApiError | LeaseRequestError {
   if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'number' && 'body' in error) {
     // client-node 1.x hands the Status body over as the raw JSON string.
@@ -268,7 +323,7 @@ function toLeaseError(operation: string, error: unknown): LeaseApiError | LeaseR
       cause: error,
     });
   }
-  return new LeaseRequestError(operation, { timedOut: false, cause: error });
+  return new LeaseRequestError(operation, { timedOut: false, retryable: isRetryableNetworkError(error), cause: error });
 }
 
 function parseStatus(body: unknown): StatusBody {

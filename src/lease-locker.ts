@@ -4,7 +4,7 @@ import pRetry from 'p-retry';
 import { linkSignals, throwIfAborted } from './abort.js';
 import type { Acquired, RenewEnd } from './acquire-loop.js';
 import { AcquireLoop, isTransient } from './acquire-loop.js';
-import { AlreadyLockedError, InvalidConfigError, LeaseExpiredError, LockLostError } from './errors.js';
+import { AcquireCancelledError, AlreadyLockedError, InvalidConfigError, LeaseExpiredError, LockLostError } from './errors.js';
 import { LeaseLock } from './lease-lock.js';
 import type { LeaseRef } from './lease-ref.js';
 import { log } from './log.js';
@@ -64,8 +64,14 @@ interface Hold {
 
 type State =
   | { readonly kind: 'idle' }
-  | { readonly kind: 'acquiring' }
+  /** `cancel` aborts the acquisition (unlock() meanwhile); `settled` resolves once it ended and left nothing held. */
+  | { readonly kind: 'acquiring'; readonly cancel: AbortController; readonly settled: Promise<void> }
   | { readonly kind: 'held'; readonly hold: Hold }
+  /**
+   * The hold ended because no renewal succeeded in time: the lease may still show our acquisition.
+   * `unlock()` then releases it on condition that nobody wrote since, sparing waiters the expiry.
+   */
+  | { readonly kind: 'lost'; readonly hold: Hold }
   | { readonly kind: 'releasing'; readonly hold: Hold; readonly done: Promise<boolean> }
   /** unlock() failed to write the release; the lease may still name us until it expires. */
   | { readonly kind: 'unreleased'; readonly hold: Hold };
@@ -189,19 +195,28 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
    * Resolves true when the lease is no longer ours, false when this locker was not holding it
    * (no API call is made) or it turned out to be held by someone else. Rejects when the
    * release could not be written; calling again retries it.
+   *
+   * While `lock()` or `tryLock()` is still acquiring, it cancels the acquisition (which rejects
+   * with {@link AcquireCancelledError}), waits until anything that acquisition may have written
+   * is released, and resolves false. After a hold was lost because renewals failed, it still
+   * tries one release on condition that nobody wrote since our last renewal.
    */
   async unlock(options: CallOptions = {}): Promise<boolean> {
     this.#expireIfStale();
     const state = this.#state;
     switch (state.kind) {
       case 'idle':
+        return false;
       case 'acquiring':
+        state.cancel.abort(new AcquireCancelledError(this.#options.name));
+        await state.settled;
         return false;
       case 'releasing':
         return state.done;
       case 'held':
+      case 'lost':
       case 'unreleased': {
-        const done = this.#release(state.hold, state.kind === 'held', options.signal);
+        const done = this.#release(state.hold, state.kind !== 'unreleased', options.signal);
         this.#state = { kind: 'releasing', hold: state.hold, done };
         return done;
       }
@@ -248,21 +263,47 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
   /**
    * Runs `fn` while holding the lock: `lock()`, then `fn(signal)`, then always release (with
    * retries). `signal` aborts if the lock is lost meanwhile; `fn` should stop then. Resolves
-   * with what `fn` returns. If `fn` throws, that error wins over a failed release.
+   * with what `fn` returns; rejects with the {@link LockLostError} when the hold was lost while
+   * `fn` ran, even if `fn` resolved: a critical section that outlived its lock is an error.
+   * If `fn` throws, that error wins over a failed release.
    */
   async withLock<T>(fn: (signal: AbortSignal) => Promise<T> | T, options: CallOptions = {}): Promise<T> {
     await this.lock(options);
+    const signal = this.#signal;
     let result: T;
     try {
-      result = await fn(this.#signal);
+      result = await fn(signal);
     } catch (error) {
       await this.unlockWithRetry().catch((unlockError: unknown) => {
         log.release('%s: release after a failed critical section also failed: %O', this.#options.name, unlockError);
       });
       throw error;
     }
+    this.#expireIfStale();
+    const lost: unknown = signal.aborted ? signal.reason : undefined;
+    if (lost instanceof LockLostError && lost.reason !== 'released') {
+      // Still release what may name us (a loss by renew deadline), but the loss is what the caller must see.
+      await this.unlockWithRetry().catch((unlockError: unknown) => {
+        log.release('%s: release after a lost hold failed: %O', this.#options.name, unlockError);
+      });
+      throw lost;
+    }
     await this.unlockWithRetry();
     return result;
+  }
+
+  /**
+   * Throws the {@link LockLostError} of the current hold unless this locker holds the lease and
+   * its last renewal is within the renew deadline. Call it right before an irreversible step:
+   * unlike `signal`, which aborts only when the timers phase of the event loop runs, it also
+   * sees a deadline that passed while the event loop was blocked.
+   * @throws LockLostError when the hold cannot be trusted (reason `'not-held'` when there is none).
+   */
+  assertHeld(): void {
+    this.#expireIfStale();
+    if (this.#state.kind === 'held') return;
+    const reason: unknown = this.#signal.reason;
+    throw reason instanceof LockLostError ? reason : new LockLostError(this.#options.name, 'not-held');
   }
 
   /** Releases the lease if held (`await using locker = new LeaseLocker(...)`). */
@@ -274,13 +315,17 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     const state = this.#state;
     if (state.kind === 'held' || state.kind === 'acquiring' || state.kind === 'releasing') {
       this.#expireIfStale();
-      if (this.#state.kind !== 'idle') throw new AlreadyLockedError(this.#options.name, state.kind === 'held' ? 'held' : state.kind);
+      const now = this.#state.kind;
+      if (now === 'held' || now === 'acquiring' || now === 'releasing') throw new AlreadyLockedError(this.#options.name, now);
     }
     const lifetime = this.#options.signal;
     throwIfAborted(callSignal);
     throwIfAborted(lifetime);
-    this.#state = { kind: 'acquiring' };
-    const linked = linkSignals(callSignal, lifetime);
+    const cancel = new AbortController();
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => { settle = resolve; });
+    this.#state = { kind: 'acquiring', cancel, settled };
+    const linked = linkSignals(callSignal, lifetime, cancel.signal);
     let acquired: Acquired<LockSnapshot> | undefined;
     try {
       if (mode === 'wait') {
@@ -291,22 +336,28 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
       }
     } catch (error) {
       this.#state = { kind: 'idle' };
+      // A write in flight may have landed: release it in the background, without delaying this rejection.
+      void this.#loop.abandon().then(settle);
       throw error;
     } finally {
       linked.dispose();
     }
     if (acquired === undefined) {
       this.#state = { kind: 'idle' };
+      settle();
       log.state('%s: tryLock: held by %s', this.#options.name, this.#loop.observedHolder ?? '');
       return false;
     }
-    if (lifetime?.aborted === true) {
-      // The lifetime ended while our write was in flight: do not start a hold nobody will end.
+    const ended = cancel.signal.aborted ? cancel.signal : lifetime?.aborted === true ? lifetime : undefined;
+    if (ended !== undefined) {
+      // Cancelled while our write was in flight: do not start a hold nobody will end.
       this.#state = { kind: 'idle' };
       await this.#loop.release(acquired.snapshot, undefined).catch(() => false);
-      throw lifetime.reason;
+      settle();
+      throw ended.reason;
     }
     this.#startHold(acquired);
+    settle();
     return true;
   }
 
@@ -327,8 +378,10 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     };
     hold.renewing = this.#loop.renew(acquired, stop.signal, (snapshot, startedAt) => {
       hold.snapshot = snapshot;
+      // A renewal answered after the hold was declared lost revives nothing: no 'renewed' after 'lost'.
+      if (this.#state.kind !== 'held' || this.#state.hold !== hold) return;
       hold.renewedAt = startedAt;
-      if (this.#state.kind === 'held' && this.#state.hold === hold) this.#believedRenewAt = startedAt;
+      this.#believedRenewAt = startedAt;
       this.emit('renewed', { renewTime: snapshot.record.renewTime });
     });
     void hold.renewing.then((end) => {
@@ -344,7 +397,7 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
 
   /** Ends a hold that can no longer be trusted: abort its signal, stop renewing, tell listeners. */
   #lose(hold: Hold, error: LockLostError): void {
-    this.#state = { kind: 'idle' };
+    this.#state = error.reason === 'renew-deadline' ? { kind: 'lost', hold } : { kind: 'idle' };
     this.#forgetIfNotOurs(error);
     hold.cleanup();
     hold.stop.abort();
@@ -382,17 +435,20 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     // Guarded work must stop before anyone else can get the lease.
     if (!hold.controller.signal.aborted) hold.controller.abort(new LockLostError(name, 'released'));
     hold.cleanup();
-    let snapshot = hold.snapshot;
+    let snapshot: LockSnapshot | undefined = hold.snapshot;
     if (stopRenewal) {
       hold.stop.abort();
       const end = await hold.renewing;
-      if (end.kind === 'lost') {
+      // A hold lost to a renew deadline can still be released over the last version we wrote.
+      snapshot = end.kind === 'stopped' ? end.snapshot : end.lastKnown;
+      if (snapshot === undefined) {
         this.#state = { kind: 'idle' };
-        this.#forgetIfNotOurs(end.error);
-        log.release('%s: not released: %s', name, end.error.message);
+        if (end.kind === 'lost') {
+          this.#forgetIfNotOurs(end.error);
+          log.release('%s: not released: %s', name, end.error.message);
+        }
         return false;
       }
-      snapshot = end.snapshot;
       hold.snapshot = snapshot;
     }
     try {

@@ -11,12 +11,24 @@ import { sameRecord } from './record.js';
 export class Observation {
   readonly #clock: Clock;
   readonly #useObservedTime: boolean;
+  readonly #minDurationMs: number;
   #record: LockRecord | undefined;
   #observedAt = 0;
+  /**
+   * When the lock was last seen deleted while held: the instant that hold would have expired.
+   * Its holder learns of the deletion only at its next renewal, so until then the lock is not free.
+   */
+  #deletedHoldExpiresAt = Number.NEGATIVE_INFINITY;
 
-  constructor(clock: Clock, useObservedTime: boolean) {
+  /**
+   * @param minDurationMs - the shortest lease duration to presume, whatever the record says:
+   *   the locker's own `leaseDurationMs`. Someone who edits a live lease down to 1 s (kubectl edit,
+   *   another tool) must not let waiters in before the holder could learn of it and stop.
+   */
+  constructor(clock: Clock, options: { readonly useObservedTime: boolean; readonly minDurationMs: number }) {
     this.#clock = clock;
-    this.#useObservedTime = useObservedTime;
+    this.#useObservedTime = options.useObservedTime;
+    this.#minDurationMs = options.minDurationMs;
   }
 
   /** The last record seen, if any. */
@@ -30,6 +42,7 @@ export class Observation {
    */
   see(record: LockRecord | undefined): void {
     if (record === undefined) {
+      if (this.#record !== undefined) this.#deletedHoldExpiresAt = this.expiresAt();
       this.#record = undefined;
       return;
     }
@@ -41,15 +54,18 @@ export class Observation {
 
   /**
    * The monotonic time at which the last seen hold expires: free locks and locks never seen
-   * expire at once. With `useObservedTime: false` the holder's own `renewTime` is compared
-   * with our wall clock instead (trusting that the clocks agree).
+   * expire at once; a lock seen deleted while held, when that hold would have expired. A held lock lives for the longer of its recorded duration and our own.
+   * With `useObservedTime: false` the holder's own `renewTime` is compared with our wall clock
+   * instead (trusting that the clocks agree), or, when it has none, the observed time.
    */
   expiresAt(): number {
     const record = this.#record;
-    if (record === undefined || record.holderIdentity === '') return Number.NEGATIVE_INFINITY;
-    const durationMs = Math.max(0, record.leaseDurationSeconds) * 1000;
-    if (this.#useObservedTime) return this.#observedAt + durationMs;
-    if (record.renewTime === undefined) return Number.NEGATIVE_INFINITY;
+    if (record === undefined) return this.#deletedHoldExpiresAt;
+    if (record.holderIdentity === '') return Number.NEGATIVE_INFINITY;
+    const recordedMs = Number.isFinite(record.leaseDurationSeconds) ? record.leaseDurationSeconds * 1000 : 0;
+    const durationMs = Math.max(this.#minDurationMs, recordedMs);
+    // A record without a readable renewTime cannot be judged by it: fall back to when we saw it.
+    if (this.#useObservedTime || record.renewTime === undefined) return this.#observedAt + durationMs;
     return this.#clock.now() + (record.renewTime.getTime() + durationMs - this.#clock.wallTime());
   }
 }

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import { LeaseApiError } from './errors.js';
+import { LeaseApiError, LeaseRequestError } from './errors.js';
 import { log } from './log.js';
 import type { LockSnapshot, ResourceLock } from './resource-lock.js';
 
@@ -112,6 +112,12 @@ class SharedWatch<S extends LockSnapshot> {
         log.acquire('%s: watch keeps closing at once, backing off', name);
       } catch (error) {
         if (signal.aborted) return;
+        if (openedAt !== undefined && error instanceof LeaseRequestError && error.timedOut) {
+          // Silent past its heartbeat: resume from the last version at once, which replays what
+          // the dead stream did not show. The view stays usable meanwhile (a stale view only costs a 409).
+          log.acquire('%s: watch went silent, resuming from %s', name, this.#version ?? '');
+          continue;
+        }
         if (error instanceof LeaseApiError && (error.statusCode === 410)) {
           // Listing again right away; the view stays usable meanwhile (a stale view only costs a 409).
           log.acquire('%s: watch expired at %s, listing again', name, this.#version ?? '');

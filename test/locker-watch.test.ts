@@ -59,13 +59,21 @@ describe('waiting on the watch (emulator)', () => {
     await w.locker.unlock();
   });
 
-  it('creates the lease as soon as the watch shows it deleted', async () => {
+  it('creates the lease once a hold the watch shows deleted would have expired, not before', async () => {
+    // Its holder learns of the deletion only at its next renewal: taking the lease at once would
+    // make two holders until then.
     const name = uniqueLeaseName('watch-delete');
     holdAs(name, 'other');
     const w = waiter(name);
-    const locking = w.locker.lock();
+    const start = w.clock.now();
+    let acquired = false;
+    const locking = w.locker.lock().then(() => { acquired = true; });
     await watching();
     emulator.deleteLease('default', name);
+    await waitFor(() => emulator.countRequests({ verb: 'watch', name }) === 1 && w.clock.nextAt === start + 15_000, 'a timer at the deleted hold\'s expiry');
+    await w.clock.advance(14_999);
+    assert.equal(acquired, false, 'created the lease while its deleted holder may still act');
+    await w.clock.advance(1);
     await locking;
     assert.equal(w.locker.fencingToken, 0);
     assert.deepEqual([w.count('get'), emulator.countRequests({ user: w.user, verb: 'create' })], [0, 1]);
@@ -95,22 +103,43 @@ describe('waiting on the watch (emulator)', () => {
   it('several waiters of one process share one watch, and losers learn the winner from it', async () => {
     const name = uniqueLeaseName('watch-shared');
     holdAs(name, 'other');
-    const waiters = [waiter(name), waiter(name), waiter(name)];
-    const locks = waiters.map((w) => w.locker.lock());
+    // One KubeConfig (one set of credentials): lockers with other credentials never share a watch.
+    users += 1;
+    const user = `waiter-${users}`;
+    const kubeConfig = emulator.addUser(user);
+    const waiters = ['a', 'b', 'c'].map((id) => new LeaseLocker(kubeConfig, { namespace: 'default', name }, `${user}-${id}`, { clock: new FakeClock() }));
+    lockers.push(...waiters);
+    const reads = (): number => emulator.countRequests({ user, verb: 'get', name }) + emulator.countRequests({ user, verb: 'list', name });
+    const locks = waiters.map((w) => w.lock());
     await watching(1);
-    await waitFor(() => waiters.every((w) => w.count('list') === 1), 'every waiter read once');
+    await waitFor(() => reads() === 3, 'every waiter read once');
     release(name);
     const first = await Promise.race(locks.map(async (p, i) => p.then(() => i)));
-    const reads = (): number => waiters.reduce((sum, w) => sum + w.count('get') + w.count('list'), 0);
     assert.equal(reads(), 3, 'no read after the release: the losers saw the winner on the watch');
     assert.equal(emulator.openWatches, 1, 'the others still wait on the shared watch');
-    const winner = waiters[first];
-    await winner?.locker.unlock(); // wakes the others in this process
-    await Promise.race(locks.filter((_, i) => i !== first));
-    for (const w of waiters) await w.locker.unlock();
-    await Promise.all(locks);
-    for (const w of waiters) await w.locker.unlock();
+    // Each unlock() hands over to the next waiter of this process.
+    const remaining = new Set(waiters.keys());
+    let holder = first;
+    for (;;) {
+      remaining.delete(holder);
+      await waiters[holder]?.unlock();
+      if (remaining.size === 0) break;
+      holder = await Promise.race([...remaining].map(async (i) => locks[i]?.then(() => i) ?? i));
+    }
     await waitFor(() => emulator.openWatches === 0, 'no watch left');
+  });
+
+  it('waiters with different credentials do not share a watch', async () => {
+    const name = uniqueLeaseName('watch-per-credentials');
+    holdAs(name, 'other');
+    const waiters = [waiter(name), waiter(name)];
+    const locks = waiters.map((w) => w.locker.lock());
+    await watching(2);
+    release(name);
+    const first = await Promise.race(locks.map(async (p, i) => p.then(() => i)));
+    await waiters[first]?.locker.unlock();
+    await locks[1 - first];
+    await waiters[1 - first]?.locker.unlock();
   });
 
   it('resumes a dropped watch from the last version, without listing again', async () => {

@@ -40,6 +40,8 @@ describe('README agrees with the code', () => {
     const probe: Record<string, errors.LeaseLockerError> = {
       InvalidConfigError: new errors.InvalidConfigError('x', 'y'),
       AlreadyLockedError: new errors.AlreadyLockedError('x', 'held'),
+      AcquireCancelledError: new errors.AcquireCancelledError('x'),
+      CredentialError: new errors.CredentialError('x', { cause: new Error('y') }),
       LockLostError: new errors.LockLostError('x', 'taken'),
       LeaseExpiredError: new errors.LeaseExpiredError('x', 1, 0),
       LeaseApiError: new errors.LeaseApiError('x', { statusCode: 500, reason: '', statusMessage: '' }),

@@ -134,11 +134,12 @@ describe('unlock(), unlockWithRetry(), withLock(), dispose', () => {
   it('withLock hands the function a signal that aborts when the lock is lost', async () => {
     const { store, clock, locker, heldBy } = memoryFixture();
     const a = locker('a');
-    const seen = await a.withLock(async (signal) => {
+    let seen: unknown;
+    await assert.rejects(a.withLock(async (signal) => {
       store.writeOutside(heldBy('b'));
       await clock.advance(2_000);
-      return signal.reason as unknown;
-    });
+      seen = signal.reason;
+    }), LockLostError);
     assert.ok(seen instanceof LockLostError);
     assert.equal(store.record?.holderIdentity, 'b', 'not cleared');
   });

@@ -16,6 +16,8 @@ const POLL_INTERVAL_MS = 100;
 export interface RunningServer {
   readonly process: ManagedProcess;
   readonly url: string;
+  /** The ports it listens on (a restart on the same ports keeps its address). */
+  readonly ports: readonly number[];
 }
 
 interface StartContext {
@@ -26,12 +28,14 @@ interface StartContext {
   readonly track: (process: ManagedProcess) => void;
 }
 
+/** Starts etcd on free ports, or on `ports` (client, peer) when given: a restart keeps its address and data. */
 export async function startEtcd(
   binary: string,
   context: StartContext,
   timeoutMs: number,
+  ports?: readonly number[],
 ): Promise<RunningServer> {
-  return startOnFreePorts('etcd', 2, context, async ([clientPort, peerPort]) => {
+  const start = async ([clientPort, peerPort]: readonly number[]): Promise<RunningServer> => {
     const clientUrl = `http://127.0.0.1:${String(clientPort)}`;
     const peerUrl = `http://127.0.0.1:${String(peerPort)}`;
     const server = await startManagedProcess(
@@ -54,8 +58,9 @@ export async function startEtcd(
     await waitReady(server, context.signal, timeoutMs, `${clientUrl}/health`, {}, (r) =>
       r.status === 200 && r.body.includes('"health":"true"'),
     );
-    return { process: server, url: clientUrl };
-  });
+    return { process: server, url: clientUrl, ports: [clientPort ?? 0, peerPort ?? 0] };
+  };
+  return ports === undefined ? startOnFreePorts('etcd', 2, context, start) : start(ports);
 }
 
 export interface KubeApiserverOptions {
@@ -63,6 +68,8 @@ export interface KubeApiserverOptions {
   readonly certs: ClusterCerts;
   readonly tokenFile: string;
   readonly adminToken: string;
+  /** Log file name, for a second replica. @default 'kube-apiserver.log' */
+  readonly logName?: string;
 }
 
 /** Starts kube-apiserver on a free port, or on `port` when given (a restart keeps its address). */
@@ -87,6 +94,8 @@ export async function startKubeApiserver(
         `--cert-dir=${join(context.workDir, 'apiserver-certs')}`, // never the default /var/run/kubernetes
         `--tls-cert-file=${certs.servingCertFile}`,
         `--tls-private-key-file=${certs.servingKeyFile}`,
+        // Client certificates signed by the cluster's CA authenticate too (CN user, O groups).
+        `--client-ca-file=${certs.caCertFile}`,
         `--token-auth-file=${options.tokenFile}`,
         '--authorization-mode=RBAC',
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
@@ -99,7 +108,7 @@ export async function startKubeApiserver(
         '--enable-priority-and-fairness=false',
         '--profiling=false',
       ],
-      { logFile: join(context.logDir, 'kube-apiserver.log'), cwd: context.workDir },
+      { logFile: join(context.logDir, options.logName ?? 'kube-apiserver.log'), cwd: context.workDir },
     );
     context.track(server);
     await waitReady(
@@ -110,7 +119,7 @@ export async function startKubeApiserver(
       { ca: certs.caCertPem, token: options.adminToken },
       (r) => r.status === 200,
     );
-    return { process: server, url };
+    return { process: server, url, ports: [securePort ?? 0] };
   };
   return port === undefined ? startOnFreePorts('kube-apiserver', 1, context, start) : start([port]);
 }

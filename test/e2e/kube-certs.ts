@@ -13,6 +13,7 @@ const run = promisify(execFile);
 export interface ClusterCerts {
   readonly caCertFile: string;
   readonly caCertPem: string;
+  readonly caKeyFile: string; // signs further serving certificates (issueServingCert)
   readonly servingCertFile: string;
   readonly servingKeyFile: string;
   readonly serviceAccountKeyFile: string; // private key: signs tokens
@@ -63,9 +64,39 @@ export async function generateClusterCerts(dir: string): Promise<ClusterCerts> {
   return {
     caCertFile: file('ca.crt'),
     caCertPem: await readFile(file('ca.crt'), 'utf8'),
+    caKeyFile: file('ca.key'),
     servingCertFile: file('apiserver.crt'),
     servingKeyFile: file('apiserver.key'),
     serviceAccountKeyFile: file('sa.key'),
     serviceAccountPublicKeyFile: file('sa.pub'),
   };
+}
+
+/**
+ * Issues another serving certificate for 127.0.0.1/localhost signed by the cluster's CA, for a
+ * server that stands in front of kube-apiserver (a fault proxy) and that clients verify as
+ * they verify the API server. Files go to `dir` with the prefix `name`.
+ */
+export async function issueServingCert(certs: ClusterCerts, dir: string, name: string): Promise<{ cert: string; key: string }> {
+  const file = (suffix: string): string => join(dir, `${name}.${suffix}`);
+  try {
+    await run('openssl', [
+      'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', file('key'), '-out', file('csr'), '-subj', `/CN=${name}`,
+    ]);
+    await writeFile(
+      file('ext'),
+      ['subjectAltName=IP:127.0.0.1,DNS:localhost', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth', ''].join('\n'),
+    );
+    await run('openssl', [
+      'x509', '-req', '-in', file('csr'), '-CA', certs.caCertFile, '-CAkey', certs.caKeyFile,
+      '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', VALID_DAYS,
+      '-extfile', file('ext'), '-out', file('crt'),
+    ]);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new Error(`issuing a serving certificate with openssl failed: ${detail}`);
+  }
+  const [cert, key] = await Promise.all([readFile(file('crt'), 'utf8'), readFile(file('key'), 'utf8')]);
+  return { cert, key };
 }

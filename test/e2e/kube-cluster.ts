@@ -17,7 +17,8 @@ import { startEtcd, startKubeApiserver } from './control-plane.js';
 import { onProcessExit } from './exit-hooks.js';
 import { httpGet, pollUntil } from './http-probe.js';
 import { resolveKubeBinaries } from './kube-binaries.js';
-import { generateClusterCerts } from './kube-certs.js';
+import { generateClusterCerts, issueServingCert } from './kube-certs.js';
+import { issueClientCert } from './kube-client-certs.js';
 import {
   assertValidUserName,
   createUserToken,
@@ -60,14 +61,34 @@ export interface KubeCluster extends AsyncDisposable {
   /** Creates a namespace; one that already exists is fine. */
   createNamespace(name: string): Promise<void>;
   /**
-   * Restarts kube-apiserver on the same address; etcd and its data stay. The
+   * Restarts kube-apiserver (replica `replica`, default the first) on the same
+   * address; etcd and its data stay. The
    * new process fills its watch cache from the current revision, so a watch
    * resuming from an earlier resourceVersion answers 410 Expired, as it does
    * on a replica that restarted. (Compacting etcd does not do that: watches
    * are served from the watch cache, which keeps its own history.) Resolves
    * once the server is ready again.
    */
-  restartApiserver(): Promise<void>;
+  restartApiserver(replica?: number): Promise<void>;
+  /** Every kube-apiserver replica's `https://127.0.0.1:PORT`; the first is `server`. */
+  readonly servers: readonly string[];
+  /**
+   * Restarts etcd on the same address with its data; resolves once every
+   * kube-apiserver is ready again.
+   */
+  restartEtcd(): Promise<void>;
+  /**
+   * A serving certificate for 127.0.0.1 signed by the cluster's CA, for a
+   * server in front of kube-apiserver that clients verify like the real one.
+   */
+  issueServingCert(name: string): Promise<{ cert: string; key: string }>;
+  /**
+   * A client certificate signed by the cluster's CA, which kube-apiserver trusts for client
+   * authentication: the server sees user `user` in `groups`. A new key on every call.
+   */
+  issueClientCert(user: string, groups?: readonly string[]): Promise<{ cert: string; key: string }>;
+  /** The cluster CA's certificate (PEM), for a KubeConfig of one's own. */
+  readonly caCertPem: string;
   /** Kills both processes and removes the temp directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -79,6 +100,8 @@ export interface StartKubeClusterOptions {
   logDir?: string;
   /** Per-process readiness deadline; default 60 s. Does not include building the binaries. */
   startTimeoutMs?: number;
+  /** kube-apiserver replicas on the one etcd (an HA control plane); default 1. */
+  apiservers?: number;
 }
 
 const CLUSTER_NAME = 'leaselocker-e2e';
@@ -122,15 +145,45 @@ export async function startKubeCluster(options: StartKubeClusterOptions = {}): P
     const context = { workDir, logDir, signal, track: (server: ManagedProcess) => void processes.push(server) };
     const etcd = await startEtcd(binaries.etcd, context, startTimeoutMs);
     const apiserverOptions = { etcdUrl: etcd.url, certs, tokenFile, adminToken };
-    let apiserver = await startKubeApiserver(binaries.kubeApiserver, apiserverOptions, context, startTimeoutMs);
-    const port = Number(new URL(apiserver.url).port);
-    const restartApiserver = async (): Promise<void> => {
-      const old = apiserver.process;
-      await old.stop(STOP_GRACE_MS);
-      processes.splice(processes.indexOf(old), 1);
-      // Start-up aborts only apply to the first start, not to a restart later on.
-      const restartContext = { ...context, signal: undefined };
-      apiserver = await startKubeApiserver(binaries.kubeApiserver, apiserverOptions, restartContext, startTimeoutMs, port);
+    const apiserver = await startKubeApiserver(binaries.kubeApiserver, apiserverOptions, context, startTimeoutMs);
+    // Further replicas share etcd, certificates and tokens (an HA control plane); each has its own watch cache.
+    const replicaOptions = (replica: number): typeof apiserverOptions & { logName?: string } =>
+      replica === 0 ? apiserverOptions : { ...apiserverOptions, logName: `kube-apiserver-${String(replica + 1)}.log` };
+    const replicas = [apiserver];
+    for (let replica = 1; replica < (options.apiservers ?? 1); replica++) {
+      replicas.push(await startKubeApiserver(binaries.kubeApiserver, replicaOptions(replica), context, startTimeoutMs));
+    }
+    // Start-up aborts only apply to the first start, not to a restart later on.
+    const restartContext = { ...context, signal: undefined };
+    const restartApiserver = async (replica = 0): Promise<void> => {
+      const old = replicas[replica];
+      if (!old) throw new Error(`there is no kube-apiserver replica ${String(replica)}`);
+      await old.process.stop(STOP_GRACE_MS);
+      processes.splice(processes.indexOf(old.process), 1);
+      replicas[replica] = await startKubeApiserver(
+        binaries.kubeApiserver, replicaOptions(replica), restartContext, startTimeoutMs, old.ports[0],
+      );
+    };
+    let runningEtcd = etcd;
+    const restartEtcd = async (): Promise<void> => {
+      const old = runningEtcd;
+      await old.process.stop(STOP_GRACE_MS);
+      const index = processes.indexOf(old.process);
+      processes.splice(index, 1);
+      // Back in its place, so that teardown still stops the apiservers first.
+      const track = (server: ManagedProcess): void => void processes.splice(index, 0, server);
+      runningEtcd = await startEtcd(binaries.etcd, { ...restartContext, track }, startTimeoutMs, old.ports);
+      const ready = { ca: certs.caCertPem, token: adminToken, timeoutMs: 2000 };
+      for (const replica of replicas) {
+        await pollUntil(
+          async () => ((await httpGet(`${replica.url}/readyz`, ready).catch(() => undefined))?.status === 200 ? true : undefined),
+          {
+            deadline: Date.now() + startTimeoutMs,
+            intervalMs: 100,
+            onTimeout: () => Promise.resolve(new Error(`${replica.url} was not ready within ${String(startTimeoutMs)} ms of the etcd restart`)),
+          },
+        );
+      }
     };
     const probe = { ca: certs.caCertPem, token: adminToken, ...(signal && { signal }) };
     const version = await readGitVersion(apiserver.url, probe);
@@ -145,7 +198,13 @@ export async function startKubeCluster(options: StartKubeClusterOptions = {}): P
         onTimeout: () => Promise.resolve(new Error('namespace "default" was not created in time')),
       },
     );
-    return new RunningKubeCluster(apiserver.url, version, etcd.url, certs.caCertPem, adminToken, teardown, restartApiserver);
+    return new RunningKubeCluster(
+      apiserver.url, version, etcd.url, certs.caCertPem, adminToken, teardown, restartApiserver,
+      {
+        servers: replicas.map((replica) => replica.url), restartEtcd, issueServingCert: (name) => issueServingCert(certs, certsDir, name),
+        issueClientCert: (user, groups) => issueClientCert(certs, certsDir, user, groups),
+      },
+    );
   } catch (error) {
     await teardown().catch(() => {}); // report why start-up failed, not a cleanup hiccup
     throw error;
@@ -161,11 +220,19 @@ async function readGitVersion(server: string, probe: { ca: string; token: string
   return gitVersion;
 }
 
+interface ClusterExtras {
+  readonly servers: readonly string[];
+  readonly restartEtcd: () => Promise<void>;
+  readonly issueServingCert: (name: string) => Promise<{ cert: string; key: string }>;
+  readonly issueClientCert: (user: string, groups?: readonly string[]) => Promise<{ cert: string; key: string }>;
+}
+
 class RunningKubeCluster implements KubeCluster {
   readonly #caData: string;
   readonly #adminToken: string;
   readonly #teardown: () => Promise<void>;
-  readonly #restartApiserver: () => Promise<void>;
+  readonly #restartApiserver: (replica?: number) => Promise<void>;
+  readonly #more: ClusterExtras;
   readonly #userTokens = new Map<string, string>();
   readonly #pendingUserTokens = new Map<string, Promise<string>>();
   #usersNamespace: Promise<void> | undefined;
@@ -178,12 +245,37 @@ class RunningKubeCluster implements KubeCluster {
     caCertPem: string,
     adminToken: string,
     teardown: () => Promise<void>,
-    restartApiserver: () => Promise<void>,
+    restartApiserver: (replica?: number) => Promise<void>,
+    more: ClusterExtras,
   ) {
     this.#caData = Buffer.from(caCertPem).toString('base64');
     this.#adminToken = adminToken;
     this.#teardown = teardown;
     this.#restartApiserver = restartApiserver;
+    this.#more = more;
+  }
+
+  get servers(): readonly string[] {
+    return this.#more.servers;
+  }
+
+  async restartEtcd(): Promise<void> {
+    this.#assertRunning();
+    await this.#more.restartEtcd();
+  }
+
+  issueServingCert(name: string): Promise<{ cert: string; key: string }> {
+    this.#assertRunning();
+    return this.#more.issueServingCert(name);
+  }
+
+  issueClientCert(user: string, groups?: readonly string[]): Promise<{ cert: string; key: string }> {
+    this.#assertRunning();
+    return this.#more.issueClientCert(user, groups);
+  }
+
+  get caCertPem(): string {
+    return Buffer.from(this.#caData, 'base64').toString('utf8');
   }
 
   adminKubeConfig(): KubeConfig {
@@ -227,9 +319,9 @@ class RunningKubeCluster implements KubeCluster {
     await ensureNamespace(this.adminKubeConfig(), name);
   }
 
-  async restartApiserver(): Promise<void> {
+  async restartApiserver(replica?: number): Promise<void> {
     this.#assertRunning();
-    await this.#restartApiserver();
+    await this.#restartApiserver(replica);
   }
 
   stop(): Promise<void> {
