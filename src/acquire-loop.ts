@@ -60,6 +60,10 @@ export type OnRenewed<S extends LockSnapshot> = (snapshot: S, startedAt: number)
 
 // A conflict storm on release (someone rewriting the lease as fast as we read it) is not worth chasing forever.
 const maxReleaseConflicts = 5;
+// How long an unanswered write may still be applied by the API server (its own request timeout
+// is 60 s), beyond the lease duration; and how many such writes we remember.
+const pendingLifetimeMs = 60_000;
+const maxPending = 16;
 const waitJitter = 0.2;
 
 /**
@@ -76,8 +80,12 @@ export class AcquireLoop<S extends LockSnapshot> {
   readonly #observation: Observation;
   /** Set once listing was refused (no `list` permission): reads fall back to get. */
   #listRefused = false;
-  /** Our last acquisition write, while its outcome is unknown. */
-  #pending: PendingWrite | undefined;
+  /**
+   * Our acquisition writes whose outcome is unknown, newest last: any of them may still land
+   * (a request the server holds can be applied after we gave up on it), so each is recognised as
+   * ours until it is too old to land ({@link pendingLifetimeMs}).
+   */
+  #pending: PendingWrite[] = [];
 
   constructor(lock: ResourceLock<S>, settings: LoopSettings, wakeups: Wakeups, watches: WatchHub) {
     this.#lock = lock;
@@ -107,7 +115,7 @@ export class AcquireLoop<S extends LockSnapshot> {
     // or lagging watch) until the watch shows a change again, so the next attempt reads.
     let viewStale = false;
     const onChange = (snapshot: S | undefined): void => {
-      this.#observation.see(snapshot?.record);
+      this.#observation.see(snapshot);
       viewStale = false;
       wake.abort();
     };
@@ -160,7 +168,8 @@ export class AcquireLoop<S extends LockSnapshot> {
     let current: S | undefined;
     let seed: WatchSeed<S> | undefined;
     // After a write with an unknown outcome only a read can tell whether it landed.
-    if (known === undefined || this.#pending !== undefined) {
+    this.#forgetOldPending();
+    if (known === undefined || this.#pending.length > 0) {
       seed = await this.#read(signal);
       current = seed.snapshot;
       if (seed.version === '') seed = undefined;
@@ -169,13 +178,12 @@ export class AcquireLoop<S extends LockSnapshot> {
     }
     // Expiry must be judged on the very record we may write over: a record first seen now is
     // presumed alive for its whole duration from now.
-    this.#observation.see(current?.record);
-    const pending = this.#pending;
-    this.#pending = undefined;
-    const landed = pending !== undefined && current !== undefined && sameAcquisition(current.record, pending.record);
-    if (landed && current !== undefined && clock.now() < pending.startedAt + this.#settings.renewDeadlineMs) {
+    this.#observation.see(current);
+    const landed = current === undefined ? undefined : this.#pending.find((p) => sameAcquisition(current.record, p.record));
+    if (landed !== undefined && current !== undefined && clock.now() < landed.startedAt + this.#settings.renewDeadlineMs) {
+      this.#pending = [];
       log.acquire('%s: our acquisition landed although its answer was lost', this.#settings.name);
-      return { kind: 'acquired', acquired: { snapshot: current, startedAt: pending.startedAt } };
+      return { kind: 'acquired', acquired: { snapshot: current, startedAt: landed.startedAt } };
     }
     if (current === undefined) {
       // Deleted under a live holder, who learns of it only at its next renewal: wait that hold out.
@@ -185,7 +193,7 @@ export class AcquireLoop<S extends LockSnapshot> {
     }
     const holder = current.record.holderIdentity;
     // Our own landed write, too old to hold on (its renew deadline passed): acquire it afresh.
-    if (holder !== '' && !landed) {
+    if (holder !== '' && landed === undefined) {
       const expiresAt = this.#observation.expiresAt();
       if (clock.now() < expiresAt) return { kind: 'busy', holder, expiresAt, seed };
     }
@@ -203,18 +211,32 @@ export class AcquireLoop<S extends LockSnapshot> {
    */
   async abandon(): Promise<void> {
     const pending = this.#pending;
-    this.#pending = undefined;
-    if (pending === undefined) return;
+    this.#pending = [];
+    if (pending.length === 0) return;
     const { name } = this.#settings;
     try {
       const current = await this.#lock.get();
-      this.#observation.see(current?.record);
-      if (current === undefined || !sameAcquisition(current.record, pending.record)) return;
+      this.#observation.see(current);
+      if (current === undefined || !pending.some((p) => sameAcquisition(current.record, p.record))) return;
       log.acquire('%s: an abandoned acquisition landed; releasing it', name);
       await this.release(current, undefined);
     } catch (error) {
       log.acquire('%s: could not release an abandoned acquisition (it expires by itself): %s', name, (error as Error).message);
     }
+  }
+
+  /**
+   * Treats `record`, an acquisition of ours that is no longer held (lost, or not released), as an
+   * acquisition whose fate is unknown: the next attempt takes the lease afresh if it still shows
+   * it, instead of waiting out our own lease, and {@link abandon} releases it.
+   */
+  adopt(record: LockRecord): void {
+    this.#pending.push({ record, startedAt: Number.NEGATIVE_INFINITY });
+  }
+
+  #forgetOldPending(): void {
+    const oldest = this.#settings.clock.now() - pendingLifetimeMs - this.#settings.leaseDurationMs;
+    this.#pending = this.#pending.filter((p) => p.startedAt === Number.NEGATIVE_INFINITY || p.startedAt > oldest).slice(-maxPending);
   }
 
   /** Reads the lock; through `list` when the lock can be watched, so the read also gives a version to watch from. */
@@ -244,17 +266,22 @@ export class AcquireLoop<S extends LockSnapshot> {
       leaseTransitions,
     };
     const startedAt = this.#settings.clock.now();
-    this.#pending = { record, startedAt };
+    const pending: PendingWrite = { record, startedAt };
+    this.#pending.push(pending);
     try {
       const snapshot = await write(record);
-      this.#pending = undefined;
-      this.#observation.see(snapshot.record);
+      this.#observation.see(snapshot);
+      if (this.#settings.clock.now() >= startedAt + this.#settings.renewDeadlineMs) {
+        // The answer came after the hold's renew deadline (a frozen process): as good as no answer.
+        throw new LeaseRequestError('acquire', { timedOut: true, cause: new Error('the answer arrived after the renew deadline') });
+      }
+      this.#pending = [];
       this.#lock.recordEvent('acquired the lock');
       log.acquire('%s: acquired (transitions %d)', this.#settings.name, snapshot.record.leaseTransitions);
       return { kind: 'acquired', acquired: { snapshot, startedAt } };
     } catch (error) {
-      // An answer from the server settles the outcome, except a server error that may follow the write.
-      if (error instanceof LeaseApiError && error.statusCode < 500) this.#pending = undefined;
+      // An answer from the server settles this write's outcome, except a server error that may follow it.
+      if (error instanceof LeaseApiError && error.statusCode < 500) this.#pending = this.#pending.filter((p) => p !== pending);
       throwIfAborted(signal);
       if (isConflict(error)) {
         log.acquire('%s: lost a race for the lease', this.#settings.name);
@@ -278,7 +305,8 @@ export class AcquireLoop<S extends LockSnapshot> {
     let base = held.snapshot;
     const lost = (reason: 'renew-deadline' | 'taken' | 'deleted' | 'fatal', details?: { holder?: string; cause?: unknown }): RenewEnd<S> => {
       log.renew('%s: lost (%s)', name, reason);
-      return { kind: 'lost', error: new LockLostError(name, reason, details), lastKnown: reason === 'renew-deadline' ? base : undefined };
+      // Only a loss that did not show someone else's write leaves a lease we may still release.
+      return { kind: 'lost', error: new LockLostError(name, reason, details), lastKnown: reason === 'renew-deadline' || reason === 'fatal' ? base : undefined };
     };
     let nextAt = held.startedAt + retryPeriodMs;
     let mustRead = false;
@@ -301,7 +329,7 @@ export class AcquireLoop<S extends LockSnapshot> {
         try {
           if (mustRead) {
             const current = await raceAbort(lock.get({ signal: deadline.signal }), deadline.signal);
-            this.#observation.see(current?.record);
+            this.#observation.see(current);
             if (current === undefined) return lost('deleted');
             // The holder string is not enough: another locker with our owner may have taken it.
             if (!sameAcquisition(current.record, ours)) return lost('taken', { holder: current.record.holderIdentity });
@@ -319,7 +347,7 @@ export class AcquireLoop<S extends LockSnapshot> {
           };
           const renewed = await raceAbort(lock.update(record, base, { signal: deadline.signal }), deadline.signal);
           base = renewed;
-          this.#observation.see(base.record);
+          this.#observation.see(base);
           // An answer that arrives after the deadline (the timer could not run) renews nothing we may use.
           if (deadline.expired) return lost('renew-deadline');
           deadline.arm(startedAt + renewDeadlineMs, () => new LockLostError(name, 'renew-deadline'));
@@ -363,7 +391,7 @@ export class AcquireLoop<S extends LockSnapshot> {
       const record: LockRecord = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: current.record.leaseTransitions };
       try {
         const released = await lock.update(record, current, { signal });
-        this.#observation.see(released.record);
+        this.#observation.see(released);
         lock.recordEvent('released the lock');
         log.release('%s: released', this.#settings.name);
         this.#wakeups.notify(lock.describe());
@@ -372,7 +400,7 @@ export class AcquireLoop<S extends LockSnapshot> {
         if (!isConflict(error) || conflicts >= maxReleaseConflicts) throw error;
       }
       const latest = await lock.get({ signal });
-      this.#observation.see(latest?.record);
+      this.#observation.see(latest);
       if (latest === undefined || latest.record.holderIdentity === '') {
         log.release('%s: already released', this.#settings.name);
         this.#wakeups.notify(lock.describe());

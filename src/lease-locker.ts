@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import pRetry from 'p-retry';
-import { linkSignals, throwIfAborted } from './abort.js';
+import { linkSignals, raceAbort, throwIfAborted } from './abort.js';
 import type { Acquired, RenewEnd } from './acquire-loop.js';
 import { AcquireLoop, isTransient } from './acquire-loop.js';
 import { AcquireCancelledError, AlreadyLockedError, InvalidConfigError, LeaseExpiredError, LockLostError } from './errors.js';
@@ -142,20 +142,22 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     return this.#lock.identity;
   }
 
-  /** True while this locker holds the lease and its last renewal is within the renew deadline. */
+  /**
+   * True while this locker holds the lease and its last renewal is within the renew deadline,
+   * judged on the clock: also right after a blocked event loop, before timers could run.
+   */
   get isLocked(): boolean {
-    this.#expireIfStale();
-    return this.#state.kind === 'held';
+    return this.#trustedHold() !== undefined;
   }
 
   /**
    * The signal of the current (or most recent) hold. It aborts with a {@link LockLostError}
    * the moment the hold can no longer be trusted, and when `unlock()` begins (reason
    * `'released'`), before the lease is released. Before the first hold it is already aborted.
-   * Pass it to the guarded work.
+   * After a blocked event loop it aborts when the timers run, or earlier when `assertHeld()`,
+   * `check()` or `unlock()` is called. Pass it to the guarded work.
    */
   get signal(): AbortSignal {
-    this.#expireIfStale();
     return this.#signal;
   }
 
@@ -166,8 +168,7 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
    * the Lease object is deleted and recreated; Kubernetes itself does not enforce fencing.
    */
   get fencingToken(): number | undefined {
-    const state = this.#state;
-    return state.kind === 'held' ? state.hold.fencingToken : undefined;
+    return this.#trustedHold()?.fencingToken;
   }
 
   /**
@@ -209,16 +210,16 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
         return false;
       case 'acquiring':
         state.cancel.abort(new AcquireCancelledError(this.#options.name));
-        await state.settled;
+        await raceAbort(state.settled, options.signal);
         return false;
       case 'releasing':
-        return state.done;
+        return raceAbort(state.done, options.signal);
       case 'held':
       case 'lost':
       case 'unreleased': {
         const done = this.#release(state.hold, state.kind !== 'unreleased', options.signal);
         this.#state = { kind: 'releasing', hold: state.hold, done };
-        return done;
+        return raceAbort(done, options.signal);
       }
     }
   }
@@ -321,9 +322,18 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     const lifetime = this.#options.signal;
     throwIfAborted(callSignal);
     throwIfAborted(lifetime);
+    const previous = this.#state;
+    if (previous.kind === 'lost' || previous.kind === 'unreleased') {
+      // The lease may still show our previous acquisition: take it afresh rather than wait it
+      // out, or release it if this acquisition fails.
+      previous.hold.cleanup();
+      this.#loop.adopt(previous.hold.snapshot.record);
+    }
     const cancel = new AbortController();
     let settle!: () => void;
-    const settled = new Promise<void>((resolve) => { settle = resolve; });
+    let fail!: (error: unknown) => void;
+    const settled = new Promise<void>((resolve, reject) => { settle = resolve; fail = reject; });
+    settled.catch(() => undefined); // observed by unlock(), if anyone calls it
     this.#state = { kind: 'acquiring', cancel, settled };
     const linked = linkSignals(callSignal, lifetime, cancel.signal);
     let acquired: Acquired<LockSnapshot> | undefined;
@@ -352,8 +362,14 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     if (ended !== undefined) {
       // Cancelled while our write was in flight: do not start a hold nobody will end.
       this.#state = { kind: 'idle' };
-      await this.#loop.release(acquired.snapshot, undefined).catch(() => false);
-      settle();
+      try {
+        await this.#loop.release(acquired.snapshot, undefined);
+        settle();
+      } catch (error) {
+        // Still named holder: a later unlock() retries the release, this one rejects with why.
+        this.#state = { kind: 'unreleased', hold: this.#endedHold(acquired) };
+        fail(error);
+      }
       throw ended.reason;
     }
     this.#startHold(acquired);
@@ -382,7 +398,7 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
       if (this.#state.kind !== 'held' || this.#state.hold !== hold) return;
       hold.renewedAt = startedAt;
       this.#believedRenewAt = startedAt;
-      this.emit('renewed', { renewTime: snapshot.record.renewTime });
+      this.#tell('renewed', { renewTime: snapshot.record.renewTime });
     });
     void hold.renewing.then((end) => {
       if (end.kind === 'lost' && this.#state.kind === 'held' && this.#state.hold === hold) this.#lose(hold, end.error);
@@ -392,23 +408,60 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
     this.#signal = controller.signal;
     this.#believedRenewAt = acquired.startedAt;
     log.state('%s: acquired, fencing token %d', name, hold.fencingToken);
-    this.emit('acquired', { fencingToken: hold.fencingToken });
+    this.#tell('acquired', { fencingToken: hold.fencingToken });
+  }
+
+  /** A hold that never ran: what an unlock() after a failed release needs. */
+  #endedHold(acquired: Acquired<LockSnapshot>): Hold {
+    const controller = new AbortController();
+    controller.abort(new LockLostError(this.#options.name, 'released'));
+    return {
+      fencingToken: acquired.snapshot.record.leaseTransitions,
+      controller,
+      stop: controller,
+      snapshot: acquired.snapshot,
+      renewedAt: acquired.startedAt,
+      renewing: Promise.resolve({ kind: 'stopped', snapshot: acquired.snapshot }),
+      cleanup: () => undefined,
+    };
+  }
+
+  /**
+   * Emits an event. A listener that throws must not corrupt the hold's state nor crash the
+   * renew loop: its error is logged and reported as a process warning.
+   */
+  #tell<K extends keyof LeaseLockerEvents>(event: K, ...args: LeaseLockerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: LeaseLockerEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      log.state('%s: a %s listener threw: %O', this.#options.name, event, error);
+      process.emitWarning(error instanceof Error ? error : new Error(String(error)), { code: 'LEASELOCKER_LISTENER', detail: `a '${event}' listener of ${this.#options.name} threw` });
+    }
+  }
+
+  /** The current hold, if it is held and within its renew deadline on the clock. No side effect. */
+  #trustedHold(): Hold | undefined {
+    const state = this.#state;
+    if (state.kind !== 'held') return undefined;
+    return this.#options.clock.now() < state.hold.renewedAt + this.#options.renewDeadlineMs ? state.hold : undefined;
   }
 
   /** Ends a hold that can no longer be trusted: abort its signal, stop renewing, tell listeners. */
   #lose(hold: Hold, error: LockLostError): void {
-    this.#state = error.reason === 'renew-deadline' ? { kind: 'lost', hold } : { kind: 'idle' };
+    // A lease we could not renew may still show our acquisition: unlock() can release it.
+    const mayStillNameUs = error.reason === 'renew-deadline' || error.reason === 'fatal';
+    this.#state = mayStillNameUs ? { kind: 'lost', hold } : { kind: 'idle' };
     this.#forgetIfNotOurs(error);
-    hold.cleanup();
+    if (!mayStillNameUs) hold.cleanup(); // else the lifetime signal may still release it (releaseOnCancel)
     hold.stop.abort();
     hold.controller.abort(error);
     log.state('%s: %s', this.#options.name, error.message);
-    this.emit('lost', error);
+    this.#tell('lost', error);
   }
 
-  /** After a loss that showed the lease is someone else's (or gone), check() has nothing left to guard. */
+  /** check() guards only a hold we may still believe in: one that ended by failing to renew in time. */
   #forgetIfNotOurs(error: LockLostError): void {
-    if (error.reason === 'taken' || error.reason === 'deleted') this.#believedRenewAt = undefined;
+    if (error.reason !== 'renew-deadline') this.#believedRenewAt = undefined;
   }
 
   /** Declares the hold lost at once when its renew deadline passed but the timer has not run yet (a blocked event loop). */
@@ -422,8 +475,10 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
 
   /** The locker's lifetime signal aborted while holding. */
   #cancel(hold: Hold): void {
-    if (this.#state.kind !== 'held' || this.#state.hold !== hold) return;
-    this.#lose(hold, new LockLostError(this.#options.name, 'cancelled', { cause: this.#options.signal?.reason }));
+    const state = this.#state;
+    if ((state.kind !== 'held' && state.kind !== 'lost') || state.hold !== hold) return;
+    if (state.kind === 'held') this.#lose(hold, new LockLostError(this.#options.name, 'cancelled', { cause: this.#options.signal?.reason }));
+    hold.cleanup();
     if (!this.#options.releaseOnCancel) return;
     const done = this.#release(hold, true, undefined);
     this.#state = { kind: 'releasing', hold, done };
@@ -455,7 +510,7 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
       const released = await this.#loop.release(snapshot, signal);
       this.#state = { kind: 'idle' };
       this.#believedRenewAt = undefined;
-      if (released) this.emit('released', { fencingToken: hold.fencingToken });
+      if (released) this.#tell('released', { fencingToken: hold.fencingToken });
       return released;
     } catch (error) {
       this.#state = { kind: 'unreleased', hold };

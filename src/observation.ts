@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { LockRecord } from './record.js';
 import { sameRecord } from './record.js';
+import type { LockSnapshot } from './resource-lock.js';
 
 /**
  * What this process last saw of a lock and when it first saw it that way. Expiry of someone
@@ -13,6 +14,7 @@ export class Observation {
   readonly #useObservedTime: boolean;
   readonly #minDurationMs: number;
   #record: LockRecord | undefined;
+  #version = '';
   #observedAt = 0;
   /**
    * When the lock was last seen deleted while held: the instant that hold would have expired.
@@ -37,17 +39,22 @@ export class Observation {
   }
 
   /**
-   * Notes a record just read or written. Call it after the response arrived: the observation
-   * time must not precede the write that produced the record, or we might take over early.
+   * Notes a lock just read or written. Call it after the response arrived: the observation
+   * time must not precede the write that produced it, or we might take over early. Any new
+   * version counts as a change, even one whose record reads the same (a renewal stamped with a
+   * wall clock that stood still).
    */
-  see(record: LockRecord | undefined): void {
+  see(snapshot: LockSnapshot | undefined): void {
+    const record = snapshot?.record;
     if (record === undefined) {
       if (this.#record !== undefined) this.#deletedHoldExpiresAt = this.expiresAt();
       this.#record = undefined;
       return;
     }
-    if (this.#record === undefined || !sameRecord(this.#record, record)) {
+    const version = snapshot?.version ?? '';
+    if (this.#record === undefined || !sameRecord(this.#record, record) || (version !== '' && version !== this.#version)) {
       this.#record = record;
+      this.#version = version;
       this.#observedAt = this.#clock.now();
     }
   }

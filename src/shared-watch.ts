@@ -87,6 +87,7 @@ class SharedWatch<S extends LockSnapshot> {
     let quickCloses = 0;
     while (!signal.aborted) {
       let openedAt: number | undefined;
+      const listed = this.#version === undefined;
       try {
         if (this.#version === undefined) {
           const listed = await lock.list({ signal });
@@ -120,9 +121,10 @@ class SharedWatch<S extends LockSnapshot> {
         }
         if (error instanceof LeaseApiError && (error.statusCode === 410)) {
           // Listing again right away; the view stays usable meanwhile (a stale view only costs a 409).
+          // A version just listed that is already too old is a server in trouble: back off.
           log.acquire('%s: watch expired at %s, listing again', name, this.#version ?? '');
           this.#version = undefined;
-          continue;
+          if (!listed) continue;
         }
         this.#setLive(false);
         if (error instanceof LeaseApiError && (error.statusCode === 401 || error.statusCode === 403)) {

@@ -135,7 +135,10 @@ describe('holding: renewal and loss', () => {
     const { signal } = a;
     clock.jump(10_000);
     assert.equal(a.isLocked, false);
-    assert.equal(signal.aborted, true);
+    assert.equal(a.fencingToken, undefined);
+    assert.equal(signal.aborted, false, 'getters have no side effect: the signal aborts when timers run');
+    assert.throws(() => a.assertHeld(), LockLostError);
+    assert.equal(signal.aborted, true, 'assertHeld() declared the loss');
   });
 
   it('check() throws LeaseExpiredError once leaseDuration + tolerance passed since the last renewal', async () => {
