@@ -212,8 +212,11 @@ export class LeaseLocker extends EventEmitter<LeaseLockerEvents> implements Asyn
         state.cancel.abort(new AcquireCancelledError(this.#options.name));
         await raceAbort(state.settled, options.signal);
         return false;
-      case 'releasing':
-        return raceAbort(state.done, options.signal);
+      case 'releasing': {
+        // Join the release in progress; if it failed (its own caller may have given up), try again.
+        const joined = await raceAbort(state.done.then((released) => ({ released }), () => undefined), options.signal);
+        return joined === undefined ? this.unlock(options) : joined.released;
+      }
       case 'held':
       case 'lost':
       case 'unreleased': {

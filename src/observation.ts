@@ -72,7 +72,8 @@ export class Observation {
     const recordedMs = Number.isFinite(record.leaseDurationSeconds) ? record.leaseDurationSeconds * 1000 : 0;
     const durationMs = Math.max(this.#minDurationMs, recordedMs);
     // A record without a readable renewTime cannot be judged by it: fall back to when we saw it.
-    if (this.#useObservedTime || record.renewTime === undefined) return this.#observedAt + durationMs;
-    return this.#clock.now() + (record.renewTime.getTime() + durationMs - this.#clock.wallTime());
+    const renewedAt = record.renewTime?.getTime() ?? Number.NaN;
+    if (this.#useObservedTime || Number.isNaN(renewedAt)) return this.#observedAt + durationMs;
+    return this.#clock.now() + (renewedAt + durationMs - this.#clock.wallTime());
   }
 }

@@ -73,7 +73,8 @@ export function parseApiTime(value: Date | string | null | undefined): MicroTime
 
 /** A time in whole microseconds since the epoch, for exact comparison. */
 function micros(time: Date | undefined): number | undefined {
-  return time === undefined ? undefined : time.getTime() * 1000 + (time instanceof MicroTime ? time.microseconds : 0);
+  if (time === undefined || Number.isNaN(time.getTime())) return undefined;
+  return time.getTime() * 1000 + (time instanceof MicroTime ? time.microseconds : 0);
 }
 
 /** Converts a lock record into the `spec` fields leaselocker owns. Other spec fields are not touched. */
@@ -102,7 +103,7 @@ export function leaseSpecToLeaseLockRecord(spec: V1LeaseSpec | undefined): LockR
 /** True when two records say the same thing; used to tell whether a lock changed since we last looked. */
 export function sameRecord(a: LockRecord, b: LockRecord): boolean {
   return sameAcquisition(a, b)
-    && a.leaseDurationSeconds === b.leaseDurationSeconds
+    && Object.is(a.leaseDurationSeconds, b.leaseDurationSeconds) // NaN from a ResourceLock of one's own is no change
     && micros(a.renewTime) === micros(b.renewTime);
 }
 
@@ -114,7 +115,7 @@ export function sameRecord(a: LockRecord, b: LockRecord): boolean {
  */
 export function sameAcquisition(record: LockRecord, ours: LockRecord): boolean {
   return record.holderIdentity === ours.holderIdentity
-    && record.leaseTransitions === ours.leaseTransitions
+    && Object.is(record.leaseTransitions, ours.leaseTransitions)
     && micros(record.acquireTime) === micros(ours.acquireTime);
 }
 

@@ -72,22 +72,36 @@ export async function generateClusterCerts(dir: string): Promise<ClusterCerts> {
   };
 }
 
+/** What a certificate signed by the cluster's CA is for. */
+type CertUse =
+  /** A server that stands in front of kube-apiserver (a fault proxy), verified as clients verify the API server. */
+  | { readonly kind: 'serving' }
+  /** A client the server authenticates: CN is the user name, each O a group. */
+  | { readonly kind: 'client'; readonly user: string; readonly groups: readonly string[] };
+
+const SUBJECT_PART = /^[a-zA-Z0-9:._-]+$/;
+
 /**
- * Issues another serving certificate for 127.0.0.1/localhost signed by the cluster's CA, for a
- * server that stands in front of kube-apiserver (a fault proxy) and that clients verify as
- * they verify the API server. Files go to `dir` with the prefix `name`.
+ * Issues a certificate and its key signed by the cluster's CA: a serving certificate for
+ * 127.0.0.1/localhost, or a client certificate. Files go to `dir` with the prefix `name`; each
+ * call makes a new key, so two calls give two different certificates (a rotation).
  */
-export async function issueServingCert(certs: ClusterCerts, dir: string, name: string): Promise<{ cert: string; key: string }> {
+export async function issueCert(certs: ClusterCerts, dir: string, name: string, use: CertUse): Promise<{ cert: string; key: string }> {
+  const parts = use.kind === 'client' ? [use.user, ...use.groups] : [];
+  for (const part of parts) {
+    if (!SUBJECT_PART.test(part)) throw new Error(`${JSON.stringify(part)} cannot be put in a certificate subject here`);
+  }
+  const subject = use.kind === 'client' ? `/CN=${use.user}${use.groups.map((group) => `/O=${group}`).join('')}` : `/CN=${name}`;
+  const extensions = use.kind === 'client'
+    ? ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth']
+    : ['subjectAltName=IP:127.0.0.1,DNS:localhost', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth'];
   const file = (suffix: string): string => join(dir, `${name}.${suffix}`);
   try {
     await run('openssl', [
       'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', file('key'), '-out', file('csr'), '-subj', `/CN=${name}`,
+      '-keyout', file('key'), '-out', file('csr'), '-subj', subject,
     ]);
-    await writeFile(
-      file('ext'),
-      ['subjectAltName=IP:127.0.0.1,DNS:localhost', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth', ''].join('\n'),
-    );
+    await writeFile(file('ext'), [...extensions, ''].join('\n'));
     await run('openssl', [
       'x509', '-req', '-in', file('csr'), '-CA', certs.caCertFile, '-CAkey', certs.caKeyFile,
       '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', VALID_DAYS,
@@ -95,7 +109,7 @@ export async function issueServingCert(certs: ClusterCerts, dir: string, name: s
     ]);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw new Error(`issuing a serving certificate with openssl failed: ${detail}`);
+    throw new Error(`issuing a ${use.kind} certificate with openssl failed: ${detail}`);
   }
   const [cert, key] = await Promise.all([readFile(file('crt'), 'utf8'), readFile(file('key'), 'utf8')]);
   return { cert, key };

@@ -17,8 +17,7 @@ import { startEtcd, startKubeApiserver } from './control-plane.js';
 import { onProcessExit } from './exit-hooks.js';
 import { httpGet, pollUntil } from './http-probe.js';
 import { resolveKubeBinaries } from './kube-binaries.js';
-import { generateClusterCerts, issueServingCert } from './kube-certs.js';
-import { issueClientCert } from './kube-client-certs.js';
+import { generateClusterCerts, issueCert } from './kube-certs.js';
 import {
   assertValidUserName,
   createUserToken,
@@ -201,8 +200,8 @@ export async function startKubeCluster(options: StartKubeClusterOptions = {}): P
     return new RunningKubeCluster(
       apiserver.url, version, etcd.url, certs.caCertPem, adminToken, teardown, restartApiserver,
       {
-        servers: replicas.map((replica) => replica.url), restartEtcd, issueServingCert: (name) => issueServingCert(certs, certsDir, name),
-        issueClientCert: (user, groups) => issueClientCert(certs, certsDir, user, groups),
+        servers: replicas.map((replica) => replica.url), restartEtcd, issueServingCert: (name) => issueCert(certs, certsDir, name, { kind: 'serving' }),
+        issueClientCert: (user, groups = []) => issueCert(certs, certsDir, `client-${user.replaceAll(':', '_')}-${randomBytes(4).toString('hex')}`, { kind: 'client', user, groups }),
       },
     );
   } catch (error) {
