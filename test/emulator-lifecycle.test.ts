@@ -1,11 +1,11 @@
 // Starting, waiting on and closing the emulator; nothing must outlive close().
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 
 import { startLeaseApiEmulator } from '../src/testing/index.js';
+import { runUntilExit } from './helpers/child-exit.js';
 import { leasePath, leasesApi, raw, startEmulator } from './helpers/emulator-client.js';
 
 const NS = 'default';
@@ -13,24 +13,11 @@ const NS = 'default';
 describe('lifecycle', () => {
   test('after close() nothing keeps the process alive', async () => {
     const fixture = fileURLToPath(new URL('./helpers/emulator-exit-fixture.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => {
-      const deadline = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(-1);
-      }, 15_000);
-      child.once('exit', (exitCode) => {
-        clearTimeout(deadline);
-        resolve(exitCode);
-      });
-    });
-    assert.notEqual(code, -1, `the process did not exit by itself; stderr: ${stderr}`);
-    assert.equal(code, 0, stderr);
-    assert.deepEqual(JSON.parse(stdout), { held: 'reset', slow: 'reset', waiting: 'rejected', watchEnded: true });
+    // The fixture prints its result after close(); from then on it must exit by itself.
+    const child = await runUntilExit(['--import', 'tsx', fixture]);
+    assert.notEqual(child.code, undefined, `the process did not exit by itself; stderr: ${child.stderr}`);
+    assert.equal(child.code, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { held: 'reset', slow: 'reset', waiting: 'rejected', watchEnded: true });
   });
 
   test('close() is idempotent, works through await using, and refuses later connections', async () => {

@@ -29,6 +29,18 @@ export class FakeClock implements Clock {
     this.#wallOffset += ms;
   }
 
+  /**
+   * The same timeline (monotonic time and sleeps) seen by another machine whose wall clock is
+   * `ms` ahead of this one (behind when negative): give it to one locker and this clock to another.
+   */
+  skewed(ms: number): Clock {
+    return {
+      now: () => this.now(),
+      wallTime: () => this.wallTime() + ms,
+      sleep: async (sleepMs, signal) => this.sleep(sleepMs, signal),
+    };
+  }
+
   /** When the earliest pending sleep ends, if any. */
   get nextAt(): number | undefined {
     return this.#earliest()?.at;

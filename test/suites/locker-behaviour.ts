@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CoordinationV1Api } from '@kubernetes/client-node';
-import type { V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { V1Lease, V1LeaseSpec } from '@kubernetes/client-node';
 import { LeaseApiError, LeaseLocker, LockLostError, MicroTime } from '../../src/index.js';
 import type { LeaseLockerOptions } from '../../src/index.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -37,10 +37,18 @@ export function lockerBehaviourSuite(title: string, start: () => Promise<LeaseSe
       return created;
     };
     const read = async (name: string): Promise<V1Lease> => admin.readNamespacedLease({ name, namespace: server.namespace });
+    /** Changes the Lease as another client would: read, change, write; again when a renewal wrote in between (409). */
     const writeOutside = async (name: string, change: (lease: V1Lease) => void): Promise<void> => {
-      const lease = await read(name);
-      change(lease);
-      await admin.replaceNamespacedLease({ name, namespace: server.namespace, body: lease });
+      for (let attempt = 1; ; attempt += 1) {
+        const lease = await read(name);
+        change(lease);
+        try {
+          await admin.replaceNamespacedLease({ name, namespace: server.namespace, body: lease });
+          return;
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== 409 || attempt >= 5) throw error;
+        }
+      }
     };
 
     it('lets contending lockers take turns, never two inside at once, with growing fencing tokens', async () => {
@@ -172,7 +180,9 @@ export function lockerBehaviourSuite(title: string, start: () => Promise<LeaseSe
       const a = locker(name, 'a');
       await a.lock();
       await admin.deleteNamespacedLease({ name, namespace: server.namespace });
-      await waitFor(() => !a.isLocked, 'the loss');
+      // The signal, not isLocked: isLocked turns false at the deadline, the signal when the timers run.
+      await waitFor(() => a.signal.aborted, 'the loss');
+      assert.equal(a.isLocked, false);
       assert.equal((a.signal.reason as LockLostError).reason, 'deleted');
       await delay(fastTiming.retryPeriodMs! * 2);
       await assert.rejects(read(name), (e: unknown) => (e as { code?: number }).code === 404);
@@ -233,13 +243,23 @@ export function lockerBehaviourSuite(title: string, start: () => Promise<LeaseSe
     it('still works without list and watch, by polling', async () => {
       const kubeConfig = await server.userWith(['get', 'create', 'update']);
       const name = uniqueLeaseName('rbac-poll');
-      const holder = locker(name, 'holder');
-      const a = locker(name, 'a', {}, kubeConfig);
-      await holder.lock();
-      const waiting = a.lock();
-      await delay(50);
-      await holder.unlock();
+      const renewTime = new MicroTime(Date.now());
+      await admin.createNamespacedLease({
+        namespace: server.namespace,
+        body: { metadata: { name }, spec: { holderIdentity: 'elsewhere', leaseDurationSeconds: 60, leaseTransitions: 4, renewTime, acquireTime: renewTime } },
+      });
+      // The holder is another client: a release by a locker of this process would wake the
+      // waiter at once, whether it polls or not. Here only polling (every 300 ms) can make lock()
+      // resolve within waitFor's 5 s: the waiter may not watch, and the lease expires after 60 s.
+      const a = locker(name, 'a', { leaseDurationMs: 60_000, renewDeadlineMs: 30_000, retryPeriodMs: 300 }, kubeConfig);
+      let held = false;
+      const waiting = a.lock({ signal: AbortSignal.timeout(10_000) }).then(() => { held = true; });
+      await delay(400);
+      assert.equal(held, false);
+      await writeOutside(name, (lease) => { lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 }; });
+      await waitFor(() => held, 'the polling waiter to take the released lease');
       await waiting;
+      assert.equal(a.fencingToken, 5);
       assert.equal(await a.unlock(), true);
     });
 
@@ -258,6 +278,190 @@ export function lockerBehaviourSuite(title: string, start: () => Promise<LeaseSe
       });
       assert.ok(performance.now() - started < 2_000);
       assert.equal(a.isLocked, false);
+    });
+
+    describe('leases edited by others into odd states', () => {
+      /** A retry period long enough that a retried error cannot pass for one rejected at once, even on a loaded machine. */
+      const slowRetries = { leaseDurationMs: 10_000, renewDeadlineMs: 8_000, retryPeriodMs: 5_000 } as const;
+      /** Stores a Lease as another client would, `spec` as given. */
+      const createOutside = async (name: string, spec?: V1LeaseSpec): Promise<void> => {
+        await admin.createNamespacedLease({ namespace: server.namespace, body: spec === undefined ? { metadata: { name } } : { metadata: { name }, spec } });
+      };
+      /** Fails the test if the two lockers of `pair` ever both hold the lease while `body` runs. */
+      const neverTwo = async (pair: readonly [LeaseLocker, LeaseLocker], body: () => Promise<void>): Promise<void> => {
+        let both = false;
+        const watcher = setInterval(() => { if (pair[0].isLocked && pair[1].isLocked) both = true; }, 2);
+        try {
+          await body();
+        } finally {
+          clearInterval(watcher);
+        }
+        assert.equal(both, false, 'two lockers held the lease at the same time');
+      };
+
+      it('a Lease without spec is taken and gets a whole record', async () => {
+        const name = uniqueLeaseName('no-spec');
+        await createOutside(name);
+        const a = locker(name, 'a');
+        assert.equal(await a.tryLock(), true);
+        assert.equal(a.fencingToken, 1);
+        const held = await read(name);
+        assert.equal(held.spec?.holderIdentity, 'a');
+        assert.equal(held.spec?.leaseDurationSeconds, 2);
+        assert.match(String(held.spec?.renewTime), /\.\d{6}Z$/);
+        assert.equal(await a.unlock(), true);
+      });
+
+      it('a holder named without times or duration is presumed alive for our own lease duration', async () => {
+        const name = uniqueLeaseName('bare-holder');
+        await createOutside(name, { holderIdentity: 'ghost' });
+        const a = locker(name, 'a');
+        const firstSeen = performance.now();
+        assert.equal(await a.tryLock(), false, 'someone is named holder: not free');
+        await a.lock();
+        assert.ok(performance.now() - firstSeen >= fastTiming.leaseDurationMs! - 100, `taken ${Math.round(performance.now() - firstSeen)} ms after it was first seen`);
+        assert.equal(a.fencingToken, 1);
+        assert.equal(await a.unlock(), true);
+      });
+
+      it('a huge leaseDurationSeconds (2^31 - 1) keeps a waiter waiting quietly, and a release still wakes it', async () => {
+        const name = uniqueLeaseName('huge-duration');
+        const renewTime = new MicroTime(Date.now());
+        await createOutside(name, { holderIdentity: 'forever', leaseDurationSeconds: 2_147_483_647, renewTime, acquireTime: renewTime });
+        const warnings: Error[] = [];
+        const onWarning = (warning: Error): void => { warnings.push(warning); };
+        process.on('warning', onWarning);
+        try {
+          const a = locker(name, 'a');
+          assert.equal(await a.tryLock(), false);
+          let held = false;
+          const waiting = a.lock({ signal: AbortSignal.timeout(10_000) }).then(() => { held = true; });
+          const busy = performance.eventLoopUtilization();
+          await delay(500);
+          const utilization = performance.eventLoopUtilization(busy).utilization;
+          assert.equal(held, false);
+          assert.ok(utilization < 0.5, `the event loop was ${Math.round(utilization * 100)} % busy while waiting: a timer loop?`);
+          await writeOutside(name, (lease) => { lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 }; });
+          await waitFor(() => held, 'the waiter to take the released lease');
+          await waiting;
+          assert.equal(await a.unlock(), true);
+        } finally {
+          process.off('warning', onWarning);
+        }
+        assert.deepEqual(warnings.map((w) => w.name), [], 'no TimeoutOverflowWarning or other warning');
+      });
+
+      it('a holderIdentity of 10 kB: waited for, reported on loss, and usable as an owner', async () => {
+        const name = uniqueLeaseName('long-holder');
+        const long = 'h'.repeat(10 * 1024);
+        const a = locker(name, 'a');
+        await a.lock();
+        const lost = new Promise<LockLostError>((resolve) => a.once('lost', resolve));
+        await writeOutside(name, (lease) => { lease.spec = { ...lease.spec, holderIdentity: long }; });
+        const error = await lost;
+        assert.equal(error.reason, 'taken');
+        assert.equal(error.holder, long);
+        const b = locker(name, 'b');
+        assert.equal(await b.tryLock(), false);
+        const ownName = uniqueLeaseName('long-owner');
+        const longOwner = locker(ownName, long);
+        await longOwner.lock();
+        assert.equal((await read(ownName)).spec?.holderIdentity, long);
+        assert.equal(await longOwner.unlock(), true);
+      });
+
+      it('an outside edit of leaseDurationSeconds down to 1 s never lets a waiter in beside the holder', async () => {
+        // Renewals every 2 s: a waiter trusting the edited 1 s would take over between two of them.
+        const slow: LeaseLockerOptions = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 2_000 };
+        const name = uniqueLeaseName('shortened');
+        const a = locker(name, 'a', slow);
+        const b = locker(name, 'b', slow);
+        await a.lock();
+        const waiting = b.lock({ signal: AbortSignal.timeout(20_000) });
+        await neverTwo([a, b], async () => {
+          let renewals = 0;
+          a.on('renewed', () => { renewals += 1; });
+          await writeOutside(name, (lease) => { lease.spec = { ...lease.spec, leaseDurationSeconds: 1 }; });
+          await waitFor(() => renewals >= 2 || !a.isLocked, 'two renewals after the edit', 10_000);
+          assert.equal(a.isLocked, true, `the holder lost its lock: ${String(a.signal.reason)}`);
+          assert.equal(b.isLocked, false);
+          assert.equal((await read(name)).spec?.leaseDurationSeconds, 4, 'renewals write our own duration again');
+          assert.equal(await a.unlock(), true);
+          await waiting;
+        });
+        assert.equal(await b.unlock(), true);
+      });
+
+      it('a Lease deleted by someone else while held: a waiter does not take it beside the holder', async () => {
+        // The holder learns of the deletion only at its next renewal (every 2 s here); a waiter
+        // that took the lease at once on seeing the deletion would hold it alongside.
+        const slow: LeaseLockerOptions = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 2_000 };
+        const name = uniqueLeaseName('deleted-waiter');
+        const a = locker(name, 'a', slow);
+        const b = locker(name, 'b', slow);
+        await a.lock();
+        const waiting = b.lock({ signal: AbortSignal.timeout(20_000) });
+        await neverTwo([a, b], async () => {
+          await admin.deleteNamespacedLease({ name, namespace: server.namespace });
+          await waitFor(() => !a.isLocked, 'the holder to declare its loss', 5_000);
+          await waiting;
+        });
+        assert.equal(b.isLocked, true);
+        assert.equal(await b.unlock(), true);
+      });
+
+      it('a Lease deleted and recreated naming us while we hold it is not ours: the loss is declared', async () => {
+        const name = uniqueLeaseName('recreated');
+        const a = locker(name, 'a');
+        await a.lock();
+        const oldUid = (await read(name)).metadata?.uid;
+        await admin.deleteNamespacedLease({ name, namespace: server.namespace });
+        const renewTime = new MicroTime(Date.now());
+        await createOutside(name, { holderIdentity: 'a', leaseDurationSeconds: 2, leaseTransitions: 0, renewTime, acquireTime: renewTime });
+        const recreated = await read(name);
+        assert.notEqual(recreated.metadata?.uid, oldUid);
+        await waitFor(() => a.signal.aborted, 'the loss', 5_000);
+        assert.equal(a.isLocked, false);
+        assert.ok(['taken', 'deleted'].includes((a.signal.reason as LockLostError).reason), String(a.signal.reason));
+        await delay(fastTiming.retryPeriodMs! * 2);
+        assert.equal((await read(name)).metadata?.resourceVersion, recreated.metadata?.resourceVersion, 'never wrote over the new Lease');
+      });
+
+      it('a token the server does not know: lock() and tryLock() reject at once with 401', async () => {
+        const cluster = server.kubeConfig().getCurrentCluster() ?? assert.fail('no current cluster');
+        const bogus = new KubeConfig();
+        bogus.loadFromOptions({
+          clusters: [cluster],
+          users: [{ name: 'bogus', token: 'not-a-token-this-server-knows' }],
+          contexts: [{ name: 'bogus', cluster: cluster.name, user: 'bogus' }],
+          currentContext: 'bogus',
+        });
+        const name = uniqueLeaseName('unauthorized');
+        // The signals only keep a regression (a retried 401) from hanging the run.
+        for (const call of [(l: LeaseLocker) => l.lock({ signal: AbortSignal.timeout(10_000) }), (l: LeaseLocker) => l.tryLock({ signal: AbortSignal.timeout(10_000) })]) {
+          const started = performance.now();
+          await assert.rejects(call(locker(name, 'a', slowRetries, bogus)), (e: unknown) => {
+            assert.ok(e instanceof LeaseApiError, String(e));
+            assert.equal(e.statusCode, 401);
+            assert.equal(e.reason, 'Unauthorized');
+            return true;
+          });
+          assert.ok(performance.now() - started < slowRetries.retryPeriodMs / 2, 'no retry');
+        }
+      });
+
+      it('a namespace that does not exist: lock() rejects at once with 404 NotFound', async () => {
+        const a = new LeaseLocker(server.kubeConfig(), { namespace: 'leaselocker-missing', name: uniqueLeaseName('no-namespace') }, 'a', slowRetries);
+        const started = performance.now();
+        await assert.rejects(a.lock({ signal: AbortSignal.timeout(10_000) }), (e: unknown) => {
+          assert.ok(e instanceof LeaseApiError, String(e));
+          assert.equal(e.statusCode, 404);
+          assert.equal(e.reason, 'NotFound');
+          assert.match(e.statusMessage, /namespaces "leaselocker-missing" not found/);
+          return true;
+        });
+        assert.ok(performance.now() - started < slowRetries.retryPeriodMs / 2, 'no retry');
+      });
     });
   });
 }
