@@ -68,8 +68,9 @@ type State =
   | { readonly kind: 'acquiring'; readonly cancel: AbortController; readonly settled: Promise<void> }
   | { readonly kind: 'held'; readonly hold: Hold }
   /**
-   * The hold ended because no renewal succeeded in time: the lease may still show our acquisition.
-   * `unlock()` then releases it on condition that nobody wrote since, sparing waiters the expiry.
+   * The hold ended because renewal failed (no success in time, or an error no retry can heal),
+   * so the lease may still show our acquisition: `unlock()` releases it on condition that nobody
+   * wrote since, sparing waiters the expiry.
    */
   | { readonly kind: 'lost'; readonly hold: Hold }
   | { readonly kind: 'releasing'; readonly hold: Hold; readonly done: Promise<boolean> }
