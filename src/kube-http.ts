@@ -50,7 +50,7 @@ export async function openKubeRequest(kubeConfig: KubeConfig, request: KubeHttpR
     // An exec plugin may hang: the signal cuts applying credentials short too.
     const first = await sendOnce(kubeConfig, request, signal, await raceAbort(prepare(kubeConfig, request, credentialSource(kubeConfig)), signal));
     if (first.statusCode !== 401) return first;
-    first.resume();
+    first.destroy(); // its body is of no use, and a server that never sends it must not pin the socket
     log.api('%s: 401 Unauthorized, trying once more with credentials applied afresh', request.operation);
     return await sendOnce(kubeConfig, request, signal, await raceAbort(prepare(kubeConfig, request, refreshCredentials(kubeConfig)), signal));
   } catch (error) {
@@ -107,11 +107,13 @@ async function prepare(kubeConfig: KubeConfig, request: KubeHttpRequest, credent
   try {
     url = new URL(cluster.server.replace(/\/$/, '') + request.path);
   } catch (error) {
-    throw refuse(`the cluster's server ${JSON.stringify(cluster.server)} is not a URL`, error);
+    throw refuse(`the cluster's server is not a URL`, error instanceof Error ? new Error(error.name) : undefined);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refuse(`the cluster's server ${JSON.stringify(cluster.server)} is neither https nor http`);
+  // Never print a password a server URL may carry.
+  const server = JSON.stringify(`${url.protocol}//${url.host}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refuse(`the cluster's server ${server} is neither https nor http`);
   if (url.protocol === 'http:' && cluster.skipTLSVerify !== true) {
-    throw refuse(`the cluster's server ${JSON.stringify(cluster.server)} is plain http, which needs insecure-skip-tls-verify (skipTLSVerify) set`);
+    throw refuse(`the cluster's server ${server} is plain http, which needs insecure-skip-tls-verify (skipTLSVerify) set`);
   }
   for (const [key, value] of Object.entries(request.query ?? {})) url.searchParams.set(key, value);
   const options: https.RequestOptions = {};
@@ -260,6 +262,8 @@ const retryableCodes = new Set([
 export function isRetryableNetworkError(error: unknown): boolean {
   for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth += 1) {
     if ('code' in current && typeof current.code === 'string' && retryableCodes.has(current.code)) return true;
+    // A proxy agent's own failures carry no code: a proxy answering CONNECT with 429/5xx, or timing out.
+    if (current instanceof Error && /^(?:Bad response: (?:429|5\d\d)|Proxy timeout)$/.test(current.message)) return true;
     if (current instanceof AggregateError && current.errors.some((inner) => isRetryableNetworkError(inner))) return true;
     current = 'cause' in current ? current.cause : undefined;
   }

@@ -107,7 +107,7 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     const { namespace, name } = this.lease;
     try {
       const lease = await this.#call<V1Lease>('get', options.signal, { method: 'GET', path: leasePath(namespace, name) }, (api, config) => api.readNamespacedLease({ namespace, name }, config));
-      return snapshotOf(lease);
+      return snapshotOf(lease, 'get');
     } catch (error) {
       if (error instanceof LeaseApiError && error.statusCode === 404) return undefined;
       throw error;
@@ -118,8 +118,10 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     const { namespace, name } = this.lease;
     const fieldSelector = `metadata.name=${name}`;
     const list = await this.#call<V1LeaseList>('list', options.signal, { method: 'GET', path: leasePath(namespace), query: { fieldSelector } }, (api, config) => api.listNamespacedLease({ namespace, fieldSelector }, config));
-    const lease = list.items[0];
-    return { snapshot: lease === undefined ? undefined : snapshotOf(lease), version: list.metadata?.resourceVersion ?? '' };
+    const items: unknown = (list as Partial<V1LeaseList> | null)?.items;
+    if (!Array.isArray(items)) throw notALease('list', 'a LeaseList without items');
+    const lease = (items as V1Lease[])[0];
+    return { snapshot: lease === undefined ? undefined : snapshotOf(lease, 'list'), version: list.metadata?.resourceVersion ?? '' };
   }
 
   async create(record: LockRecord, options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot> {
@@ -131,7 +133,7 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
       spec: leaseLockRecordToLeaseSpec(record),
     };
     const lease = await this.#call<V1Lease>('create', options.signal, { method: 'POST', path: leasePath(namespace), body }, (api, config) => api.createNamespacedLease({ namespace, body }, config));
-    return snapshotOf(lease);
+    return snapshotOf(lease, 'write');
   }
 
   async update(record: LockRecord, base: LeaseSnapshot, options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot> {
@@ -145,7 +147,7 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
       spec: { ...base.lease.spec, ...leaseLockRecordToLeaseSpec(record) },
     };
     const lease = await this.#call<V1Lease>('update', options.signal, { method: 'PUT', path: leasePath(namespace, name), body }, (api, config) => api.replaceNamespacedLease({ namespace, name, body }, config));
-    return snapshotOf(lease);
+    return snapshotOf(lease, 'write');
   }
 
   async #watch(fromVersion: string, handlers: LockWatchHandlers<LeaseSnapshot>, options: ResourceLockCallOptions): Promise<void> {
@@ -276,7 +278,7 @@ function toWatchEvent(operation: string, event: RawWatchEvent): LockWatchEvent<L
   switch (event.type) {
     case 'ADDED':
     case 'MODIFIED':
-      return { type: 'change', snapshot: snapshotOf(object), version };
+      return { type: 'change', snapshot: snapshotOf(object, operation), version };
     case 'DELETED':
       return { type: 'change', snapshot: undefined, version };
     case 'BOOKMARK':
@@ -287,12 +289,21 @@ function toWatchEvent(operation: string, event: RawWatchEvent): LockWatchEvent<L
   }
 }
 
-function snapshotOf(lease: V1Lease): LeaseSnapshot {
+/** The snapshot of a Lease the server answered; anything else (a proxy's page, `null`, `{}`) is an answer we cannot use. */
+function snapshotOf(lease: V1Lease, operation: string): LeaseSnapshot {
+  if (typeof lease !== 'object' || lease === null || Array.isArray(lease) || typeof lease.metadata !== 'object' || lease.metadata === null) {
+    throw notALease(operation, 'an object without metadata');
+  }
   return {
     record: leaseSpecToLeaseLockRecord(lease.spec),
     version: lease.metadata?.resourceVersion ?? '',
     lease,
   };
+}
+
+/** A 2xx answer that is not what the Lease API sends: retried, as an answer lost on the way would be. */
+function notALease(operation: string, what: string): LeaseRequestError {
+  return new LeaseRequestError(operation, { timedOut: false, cause: new Error(`the server answered ${what}, not a Lease`) });
 }
 
 // client-node drops the body of answers its OpenAPI spec lists without a schema (401 among
