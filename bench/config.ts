@@ -1,4 +1,5 @@
 // Command-line flags and the sample counts of a full or a --quick run.
+import type { Design } from './protocol.js';
 import type { ServerChoice } from './target-server.js';
 
 export const scenarioNames = ['uncontended', 'api-cost', 'handoff', 'crash-takeover', 'scale'] as const;
@@ -12,7 +13,8 @@ export interface BenchConfig {
   readonly runDeadlineMs: number;
   readonly handoff: {
     readonly waiterCounts: readonly number[];
-    readonly samples: { readonly leaselocker: number; readonly polling: number };
+    /** Per design: the polling designs hand off in seconds, leaselocker in milliseconds. */
+    readonly samples: Readonly<Record<Design, number>>;
     /** Handoffs run first and not recorded (connections, JIT). */
     readonly warmup: number;
   };
@@ -55,7 +57,7 @@ function fullConfig(server: ServerChoice, scenarios: readonly ScenarioName[]): B
     server,
     scenarios,
     runDeadlineMs: 35 * 60_000,
-    handoff: { waiterCounts: [1, 10, 50], samples: { leaselocker: 200, polling: 25 }, warmup: 5 },
+    handoff: { waiterCounts: [1, 10, 50], samples: { 'leaselocker': 200, 'polling': 25, 'client-go': 25 }, warmup: 5 },
     crashTakeover: { repetitions: 3, waiters: 2 },
     apiCost: { renewalsPerWindow: 15 },
     uncontended: { warmupCycles: 10, maxCycles: 2_000, maxDurationMs: 15_000 },
@@ -70,7 +72,7 @@ function quickConfig(server: ServerChoice, scenarios: readonly ScenarioName[]): 
     scenarios,
     runDeadlineMs: 8 * 60_000,
     // 50 waiters only in a full run: starting 51 processes twice takes most of a minute.
-    handoff: { waiterCounts: [1, 10], samples: { leaselocker: 20, polling: 4 }, warmup: 2 },
+    handoff: { waiterCounts: [1, 10], samples: { 'leaselocker': 20, 'polling': 4, 'client-go': 4 }, warmup: 2 },
     crashTakeover: { repetitions: 1, waiters: 2 },
     apiCost: { renewalsPerWindow: 4 },
     uncontended: { warmupCycles: 5, maxCycles: 300, maxDurationMs: 3_000 },

@@ -13,9 +13,11 @@ export interface Environment {
   readonly loadAverageAtStart: readonly number[];
   readonly server: { readonly kind: string; readonly version: string; readonly reason: string };
   readonly library: { readonly version: string; readonly commit: string | undefined };
+  /** What the client-go contender was built with, e.g. `k8s.io/client-go v0.37.2, go1.26.8`. */
+  readonly clientGo?: string;
 }
 
-export function describeEnvironment(server: Environment['server']): Environment {
+export function describeEnvironment(server: Environment['server'], clientGo: string | undefined): Environment {
   const processors = cpus();
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
   return {
@@ -27,6 +29,7 @@ export function describeEnvironment(server: Environment['server']): Environment 
     loadAverageAtStart: loadavg().map((load) => Number(load.toFixed(2))),
     server,
     library: { version: pkg.version ?? 'unknown', commit: gitCommit() },
+    ...(clientGo === undefined ? {} : { clientGo }),
   };
 }
 

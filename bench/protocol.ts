@@ -1,13 +1,18 @@
-// What the benchmark and its worker processes tell each other over the IPC channel.
-// Every timestamp is `performance.timeOrigin + performance.now()` (milliseconds since the
-// epoch, sub-millisecond resolution), comparable across processes on the same machine.
+// What the benchmark and its worker processes tell each other: over the IPC channel for a
+// Node worker, as one JSON object per line on stdin / stdout for the client-go worker (a Go
+// program, `peers/client-go/`). Every timestamp is milliseconds since the epoch with
+// sub-millisecond resolution (`performance.timeOrigin + performance.now()` in Node,
+// `time.Now().UnixNano() / 1e6` in Go), comparable across processes on the same machine.
 
-/** The two lock designs under test. */
-export type Design = 'leaselocker' | 'polling';
+/**
+ * The lock designs under test: leaselocker; polling, the Go leaselocker's algorithm written on
+ * the same Node client; client-go, Kubernetes' tools/leaderelection itself, in Go.
+ */
+export type Design = 'leaselocker' | 'polling' | 'client-go';
 
-export const designs: readonly Design[] = ['leaselocker', 'polling'];
+export const designs: readonly Design[] = ['leaselocker', 'polling', 'client-go'];
 
-/** Timing both designs run with (the defaults of both). */
+/** Timing every design runs with (the defaults of all three). */
 export interface LockTiming {
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
@@ -19,7 +24,7 @@ export const defaultTiming: LockTiming = Object.freeze({ leaseDurationMs: 15_000
 /** Set by the benchmark in the worker's environment (`BENCH_WORKER`, JSON). */
 export interface WorkerConfig<P> {
   readonly design: Design;
-  /** `file:` URL of the compiled leaselocker the worker loads. */
+  /** `file:` URL of the compiled leaselocker the worker loads (unused by the client-go worker). */
   readonly libraryUrl: string;
   /** A KubeConfig as `KubeConfig.exportConfig()` prints it. */
   readonly kubeConfig: string;

@@ -1,14 +1,21 @@
 // results/handoff-latency.svg: a percentile plot of the handoff latencies, one panel per
-// number of waiters, leaselocker against polling. The percentile axis is in "nines"
+// number of waiters, leaselocker against the polling designs. The percentile axis is in "nines"
 // (0, 90, 99, 99.9 %) so the tail is as visible as the median; latency is on a log axis.
 import type { Design } from './protocol.js';
+import { designs } from './protocol.js';
 import type { HandoffResult } from './scenarios/handoff.js';
 
-const colors: Readonly<Record<Design, string>> = { leaselocker: '#1b6ec2', polling: '#d9480f' };
-const labels: Readonly<Record<Design, string>> = { leaselocker: 'leaselocker (watch)', polling: 'polling (Go leaselocker\'s algorithm)' };
+const colors: Readonly<Record<Design, string>> = { 'leaselocker': '#1b6ec2', 'polling': '#d9480f', 'client-go': '#2b8a3e' };
+const labels: Readonly<Record<Design, string>> = {
+  'leaselocker': 'leaselocker (watch)',
+  'polling': 'polling (Go leaselocker\'s algorithm)',
+  'client-go': 'client-go leaderelection',
+};
+/** Legend space per design, in pixels. */
+const legendWidths: Readonly<Record<Design, number>> = { 'leaselocker': 170, 'polling': 250, 'client-go': 200 };
 const panelWidth = 330;
 const plotHeight = 270;
-const margin = { top: 112, right: 18, bottom: 58, left: 72 };
+const margin = { top: 132, right: 18, bottom: 58, left: 72 };
 const maxNines = 3; // 99.9 %
 
 /** The targets, drawn as points the curve must pass below: p50 ≤ 20 ms with 10 waiters, and so on. */
@@ -48,13 +55,13 @@ export function handoffSvg(result: HandoffResult, subtitle: string): string {
     text(16, 43, subtitle, 'fill="#555"'),
   ];
   let legendX = 16;
-  for (const design of ['leaselocker', 'polling'] as const) {
+  for (const design of designs.filter((candidate) => result.runs.some((run) => run.design === candidate))) {
     parts.push(`<line x1="${String(legendX)}" y1="64" x2="${String(legendX + 24)}" y2="64" stroke="${colors[design]}" stroke-width="2.5"/>`);
     parts.push(text(legendX + 30, 68, labels[design]));
-    legendX += design === 'leaselocker' ? 170 : 250;
+    legendX += legendWidths[design];
   }
-  parts.push(`<circle cx="${String(legendX + 6)}" cy="64" r="4" fill="none" stroke="#222" stroke-width="1.5"/>`);
-  parts.push(text(legendX + 16, 68, 'target (the curve should pass at or below)'));
+  parts.push('<circle cx="22" cy="84" r="4" fill="none" stroke="#222" stroke-width="1.5"/>');
+  parts.push(text(32, 88, 'target (the curve should pass at or below)'));
 
   waiterCounts.forEach((waiters, index) => {
     const runs = result.runs.filter((run) => run.waiters === waiters);

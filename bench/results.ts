@@ -1,7 +1,7 @@
 // The whole result of a run, as written to results/latest.json.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Environment } from './environment.js';
-import type { LockTiming } from './protocol.js';
+import type { Design, LockTiming } from './protocol.js';
 import type { CostResult } from './scenarios/api-cost.js';
 import type { CrashResult } from './scenarios/crash-takeover.js';
 import type { HandoffResult } from './scenarios/handoff.js';
@@ -16,8 +16,12 @@ export interface BenchResults {
   readonly durationMs: number;
   readonly scenarioDurationsMs: Readonly<Record<string, number>>;
   readonly environment: Environment;
-  /** Both designs run with these (their defaults). */
+  /** Every design runs with these (their defaults). */
   readonly timing: LockTiming;
+  /** The designs measured: client-go only when its program could be built. */
+  readonly designs: readonly Design[];
+  /** Designs not measured, and why. */
+  readonly notRun: Readonly<Partial<Record<Design, string>>>;
   readonly scenarios: {
     readonly uncontended?: UncontendedSummary;
     readonly apiCost?: CostResult;

@@ -1,11 +1,15 @@
-// `npm run bench`: leaselocker against the polling design of the Go leaselocker, on a real
-// kube-apiserver (or the emulator), with worker processes. Writes bench/results/.
+// `npm run bench`: leaselocker against the polling design of the Go leaselocker and against
+// client-go's leader election itself, on a real kube-apiserver (or the emulator), with worker
+// processes. Writes bench/results/.
 import type { BenchConfig, ScenarioName } from './config.js';
 import { parseArgs, usage, UsageError } from './config.js';
 import type { Environment } from './environment.js';
 import { describeEnvironment } from './environment.js';
+import type { ClientGoPeer } from './peer-client-go.js';
+import { prepareClientGo } from './peer-client-go.js';
 import { prepareCode } from './prepare.js';
-import { defaultTiming } from './protocol.js';
+import type { Design } from './protocol.js';
+import { defaultTiming, designs } from './protocol.js';
 import { reportMarkdown, tableMarkdown } from './report-markdown.js';
 import { handoffSvg } from './report-svg.js';
 import type { BenchResults } from './results.js';
@@ -40,14 +44,16 @@ interface Measured {
   readonly environment: Environment;
 }
 
-async function measure(config: BenchConfig, signal: AbortSignal): Promise<Measured> {
+async function measure(config: BenchConfig, clientGo: ClientGoPeer, designsRun: readonly Design[], signal: AbortSignal): Promise<Measured> {
   const code = prepareCode();
   try {
     const server = await startTargetServer(config.server, signal);
     console.log(`Server: ${server.kind} ${server.version} (${server.reason}).`);
-    const environment = describeEnvironment({ kind: server.kind, version: server.version, reason: server.reason });
-    using pool = new WorkerPool(code.workerScript);
-    const context = { config, server, pool, libraryUrl: code.libraryUrl, signal };
+    const environment = describeEnvironment({ kind: server.kind, version: server.version, reason: server.reason }, clientGo.available ? clientGo.version : undefined);
+    // Node workers run the transpiled scripts; the client-go worker is the Go program, told the script's name.
+    using pool = new WorkerPool((script, design) =>
+      design === 'client-go' && clientGo.available ? { kind: 'stdio', command: clientGo.binary, args: [script] } : { kind: 'node', script: code.workerScript(script) });
+    const context = { config, server, pool, libraryUrl: code.libraryUrl, designs: designsRun, signal };
     const scenarios: Scenarios = {};
     const errors: Record<string, string> = {};
     const durationsMs: Record<string, number> = {};
@@ -85,6 +91,11 @@ async function measure(config: BenchConfig, signal: AbortSignal): Promise<Measur
 }
 
 const config = readConfig();
+// Before the run's clock and deadline start: building it the first time takes minutes.
+const clientGo = prepareClientGo();
+const notRun: Partial<Record<Design, string>> = clientGo.available ? {} : { 'client-go': clientGo.reason };
+if (!clientGo.available) console.log(`client-go contender: not run — ${clientGo.reason}.`);
+const designsRun = designs.filter((design) => notRun[design] === undefined);
 const started = Date.now();
 const run = new AbortController();
 const deadline = setTimeout(() => run.abort(new Error(`the run passed its ${String(config.runDeadlineMs / 60_000)}-minute deadline`)), config.runDeadlineMs);
@@ -95,8 +106,9 @@ process.once('SIGINT', () => {
 });
 
 console.log(`leaselocker benchmark${config.quick ? ' (--quick)' : ''}: ${config.scenarios.join(', ')}`);
-const { scenarios, errors, durationsMs, environment } = await measure(config, run.signal);
+const { scenarios, errors, durationsMs, environment } = await measure(config, clientGo, designsRun, run.signal);
 clearTimeout(deadline);
+if (!clientGo.available && clientGo.failed) errors['client-go'] = clientGo.reason;
 
 // The table in the order of the brief, whatever order the scenarios ran in.
 const rows: Row[] = [
@@ -114,6 +126,8 @@ const results: BenchResults = {
   scenarioDurationsMs: durationsMs,
   environment,
   timing: defaultTiming,
+  designs: designsRun,
+  notRun,
   scenarios,
   errors,
   rows,
@@ -126,6 +140,6 @@ if (scenarios.handoff === undefined) {
   const subtitle = `${server.kind} ${server.version}, ${environment.cpuModel} × ${String(environment.cpuCount)}, ${results.date.slice(0, 10)}${config.quick ? ', --quick' : ''}`;
   written.push(writeResults('handoff-latency.svg', handoffSvg(scenarios.handoff, subtitle)));
 }
-console.log(`\n${tableMarkdown(rows)}\n`);
+console.log(`\n${tableMarkdown(rows, designsRun)}\n`);
 console.log(`Took ${((Date.now() - started) / 60_000).toFixed(1)} min. Wrote ${written.join(', ')}.`);
 process.exitCode = Object.keys(errors).length + runErrors(scenarios).length > 0 ? 1 : 0;

@@ -2,6 +2,7 @@
 // Pass/fail judges the leaselocker figure at the precision it is shown with.
 import { reads, requestsBesidesWatch, writes } from './cost-meter.js';
 import type { Design } from './protocol.js';
+import { designs } from './protocol.js';
 import type { CostResult } from './scenarios/api-cost.js';
 import type { CrashResult } from './scenarios/crash-takeover.js';
 import type { HandoffResult } from './scenarios/handoff.js';
@@ -15,8 +16,8 @@ export interface Row {
   readonly unit: string;
   /** Decimals shown. */
   readonly decimals: number;
-  readonly leaselocker: number | null;
-  readonly polling: number | null;
+  /** By design, as shown; null where the design did not run or the figure is missing. */
+  readonly values: Readonly<Record<Design, number | null>>;
   readonly target: string | null;
   readonly pass: boolean | null;
   /** False for counts of the run itself (samples, repetitions), where a ratio means nothing. */
@@ -43,14 +44,14 @@ function count(scenario: string, metric: string, values: Readonly<Record<Design,
 function figure(scenario: string, metric: string, unit: string, decimals: number, values: Readonly<Record<Design, number | undefined>>, target?: Target): Omit<Row, 'compare'> {
   const shown = (value: number | undefined): number | null =>
     value === undefined || !Number.isFinite(value) ? null : Number(value.toFixed(decimals)) + 0; // + 0 turns -0 into 0
-  const leaselocker = shown(values.leaselocker);
+  const shownValues = Object.fromEntries(designs.map((design) => [design, shown(values[design])])) as Record<Design, number | null>;
+  const leaselocker = shownValues.leaselocker;
   return {
     scenario,
     metric,
     unit,
     decimals,
-    leaselocker,
-    polling: shown(values.polling),
+    values: shownValues,
     target: target?.text ?? null,
     pass: target === undefined ? null : leaselocker !== null && target.ok(leaselocker),
   };
@@ -61,7 +62,7 @@ function byDesign<R extends { readonly design: Design }>(runs: readonly R[], val
     const run = runs.find((candidate) => candidate.design === design);
     return run === undefined ? undefined : value(run);
   };
-  return { leaselocker: find('leaselocker'), polling: find('polling') };
+  return Object.fromEntries(designs.map((design) => [design, find(design)])) as Record<Design, number | undefined>;
 }
 
 export function handoffRows(result: HandoffResult): Row[] {

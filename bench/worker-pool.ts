@@ -1,9 +1,33 @@
 // Starts worker processes and follows what they report. Every process started is
 // tracked until it exits and killed on dispose, on any exit of the benchmark, and on
 // Ctrl-C; workers also exit by themselves when the benchmark goes away or their deadline passes.
-import type { ChildProcess } from 'node:child_process';
-import { fork } from 'node:child_process';
-import type { WorkerCommand, WorkerConfig, WorkerMessage } from './protocol.js';
+// A worker is a Node script with an IPC channel, or a program that speaks the same protocol
+// as one JSON object per line on its stdin and stdout (the client-go worker): scenarios
+// drive both alike.
+import type { ChildProcess, ChildProcessByStdio } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import type { Design, WorkerCommand, WorkerConfig, WorkerMessage } from './protocol.js';
+
+/** How the process of a worker script is started for a design. */
+export type WorkerLaunch =
+  /** `node <script>`, messages over the IPC channel. */
+  | { readonly kind: 'node'; readonly script: string }
+  /** `<command> <args>`, messages as JSON lines on stdin (commands) and stdout (events). */
+  | { readonly kind: 'stdio'; readonly command: string; readonly args: readonly string[] };
+
+/** The launch of worker script `script` (e.g. `contender`) for `design`. */
+export type Launcher = (script: string, design: Design) => WorkerLaunch;
+
+/** A started process and how to talk to it. */
+interface Channel {
+  readonly child: ChildProcess;
+  send(command: WorkerCommand): void;
+  onMessage(listener: (message: WorkerMessage) => void): void;
+  /** The event after which nothing more will be heard from the process. */
+  readonly endEvent: 'exit' | 'close';
+}
 
 export interface Worker {
   readonly name: string;
@@ -36,30 +60,70 @@ function hookProcessExit(): void {
   process.on('exit', killAllNow);
 }
 
+function nodeChannel(script: string, env: NodeJS.ProcessEnv): Channel {
+  const child = fork(script, [], {
+    execArgv: [], // not the benchmark's TypeScript loader: workers are plain JavaScript
+    env,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return {
+    child,
+    send: (command) => {
+      if (child.connected) child.send(command);
+    },
+    onMessage: (listener) => void child.on('message', (message) => listener(message as WorkerMessage)),
+    endEvent: 'exit',
+  };
+}
+
+function stdioChannel(name: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv): Channel {
+  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin.on('error', () => undefined); // EPIPE once the process is gone: its exit is reported
+  const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  return {
+    child,
+    send: (message) => {
+      if (child.stdin.writable) child.stdin.write(`${JSON.stringify(message)}\n`);
+    },
+    onMessage: (listener) =>
+      void lines.on('line', (line) => {
+        let message: WorkerMessage;
+        try {
+          message = JSON.parse(line) as WorkerMessage;
+        } catch {
+          console.error(`  ${name}: ${line}`); // not the protocol: pass it on
+          return;
+        }
+        listener(message);
+      }),
+    // 'close' comes after stdout has been read to its end, so no event is lost at exit.
+    endEvent: 'close',
+  };
+}
+
 export class WorkerPool implements Disposable {
-  readonly #script: (name: string) => string;
+  readonly #launcher: Launcher;
   readonly #children = new Set<ChildProcess>();
   readonly #listeners = new Set<Listener>();
   readonly #waiters = new Set<Waiter>();
   /** Workers that may exit without that being an error (stopped or killed by us). */
   readonly #leaving = new WeakSet<Worker>();
 
-  constructor(script: (name: string) => string) {
-    this.#script = script;
+  constructor(launcher: Launcher) {
+    this.#launcher = launcher;
     hookProcessExit();
   }
 
-  /** Starts the worker script `script` (e.g. `contender`) as process `name`. */
+  /** Starts the worker script `script` (e.g. `contender`) of `config.design` as process `name`. */
   start<P>(script: string, name: string, config: WorkerConfig<P>): Worker {
-    const child = fork(this.#script(script), [], {
-      execArgv: [], // not the benchmark's TypeScript loader: workers are plain JavaScript
-      env: { ...process.env, BENCH_WORKER: JSON.stringify(config) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const launch = this.#launcher(script, config.design);
+    const env = { ...process.env, BENCH_WORKER: JSON.stringify(config) };
+    const channel = launch.kind === 'node' ? nodeChannel(launch.script, env) : stdioChannel(name, launch.command, launch.args, env);
+    const { child } = channel;
     live.add(child);
     this.#children.add(child);
     const exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => {
+      child.once(channel.endEvent, (code: number | null, signal: NodeJS.Signals | null) => {
         live.delete(child);
         this.#children.delete(child);
         if (!this.#leaving.has(worker) && code !== 0) {
@@ -67,14 +131,22 @@ export class WorkerPool implements Disposable {
         }
         resolve();
       });
-      child.once('error', () => resolve());
+      child.once('error', (error) => {
+        if (child.pid === undefined) {
+          // It never started (e.g. the program is missing): nothing will come from it.
+          live.delete(child);
+          this.#children.delete(child);
+          this.#failWaiters(new Error(`worker ${name} could not be started: ${error.message}`));
+        }
+        resolve();
+      });
     });
     const worker: Worker = {
       name,
       pid: child.pid,
       send: (command) => {
         if (command.type === 'stop') this.#leaving.add(worker);
-        if (child.connected) child.send(command);
+        channel.send(command);
       },
       kill: () => {
         this.#leaving.add(worker);
@@ -82,7 +154,7 @@ export class WorkerPool implements Disposable {
       },
       exited,
     };
-    child.on('message', (message) => this.#dispatch(worker, message as WorkerMessage));
+    channel.onMessage((message) => this.#dispatch(worker, message));
     return worker;
   }
 

@@ -9,7 +9,7 @@
 import type { CostMark, CostMeter, VerbCounts } from '../cost-meter.js';
 import { emptyCounts, scale, subtract } from '../cost-meter.js';
 import type { Design } from '../protocol.js';
-import { defaultTiming, designs } from '../protocol.js';
+import { defaultTiming } from '../protocol.js';
 import type { Worker } from '../worker-pool.js';
 import type { ScenarioContext } from './context.js';
 import { log, quiet, sleep, startWorker } from './context.js';
@@ -53,7 +53,7 @@ export async function runApiCost(context: ScenarioContext): Promise<CostResult> 
   const meter = await context.server.costMeter();
   const runs: CostRun[] = [];
   try {
-    for (const design of designs) {
+    for (const design of context.designs) {
       const run = await runOne(context, meter, design);
       log(`${design}: holder ${describe(run.holderPerMinute)}; waiter ${describe(run.waiterPerMinute)}, ${String(run.waiterOpenWatches)} open watch(es)${run.error === undefined ? '' : ` — ERROR: ${run.error}`}`);
       runs.push(run);

@@ -9,6 +9,8 @@ export interface ScenarioContext {
   readonly server: TargetServer;
   readonly pool: WorkerPool;
   readonly libraryUrl: string;
+  /** The designs to measure: every one, but client-go only when its program could be built. */
+  readonly designs: readonly Design[];
   /** Aborts when the run's deadline passes or it is interrupted. */
   readonly signal: AbortSignal;
 }

@@ -1,7 +1,7 @@
 // Crash takeover: the holder process is SIGKILLed; how long after its last successful
 // renewal does a waiter (another process) hold the lock, beyond leaseDuration?
 import type { Design } from '../protocol.js';
-import { defaultTiming, designs } from '../protocol.js';
+import { defaultTiming } from '../protocol.js';
 import type { Worker } from '../worker-pool.js';
 import type { ScenarioContext } from './context.js';
 import { log, quiet, sleep, startWorker } from './context.js';
@@ -32,14 +32,14 @@ const { leaseDurationMs, retryPeriodMs } = defaultTiming;
 export async function runCrashTakeover(context: ScenarioContext): Promise<CrashResult> {
   const { repetitions, waiters } = context.config.crashTakeover;
   const runs: CrashRun[] = [];
-  for (const design of designs) {
+  for (const design of context.designs) {
     const run = await runOne(context, design, repetitions, waiters);
     const beyond = run.takeovers.map((takeover) => takeover.beyondLeaseMs.toFixed(0)).join(', ');
     log(`${design}: takeover beyond leaseDuration: ${beyond} ms${run.error === undefined ? '' : ` — ERROR: ${run.error}`}`);
     runs.push(run);
   }
   return {
-    method: `Holder and ${String(waiters)} waiters, each its own process, default timing. The holder reports every renewal (timestamp when the renewal's response arrived); `
+    method: `Holder and ${String(waiters)} waiters, each its own process, default timing. The holder reports every renewal (timestamp when the renewal's response arrived; client-go: when the write of the Lease lock handed to its elector returned); `
       + 'it is SIGKILLed at a random instant 200–1600 ms after a renewal report (no renewal in flight). Takeover = the winning waiter\'s timestamp after lock() resolved minus the last renewal report, minus leaseDuration. '
       + `${String(repetitions)} repetition(s) per design; the new holder is the next one killed, and a fresh waiter process replaces it.`,
     leaseDurationMs,

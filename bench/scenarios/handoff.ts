@@ -2,7 +2,6 @@
 // the holder unlocks; the latency is from its unlock() call to the next lock() resolving in
 // another process. The former holder then queues again, so N processes always wait.
 import type { Design } from '../protocol.js';
-import { designs } from '../protocol.js';
 import type { Summary } from '../stats.js';
 import { summarize } from '../stats.js';
 import type { Worker } from '../worker-pool.js';
@@ -45,7 +44,7 @@ export async function runHandoff(context: ScenarioContext): Promise<HandoffResul
   const { handoff } = context.config;
   const runs: HandoffRun[] = [];
   for (const waiters of handoff.waiterCounts) {
-    for (const design of designs) {
+    for (const design of context.designs) {
       const run = await runOne(context, design, waiters, handoff.samples[design], handoff.warmup);
       const { summary } = run;
       log(`${design}, ${String(waiters)} waiter(s): ${String(summary.count)} handoffs, p50 ${summary.p50.toFixed(1)} ms, p95 ${summary.p95.toFixed(1)} ms, p99 ${summary.p99.toFixed(1)} ms (${(run.durationMs / 1000).toFixed(0)} s)${run.error === undefined ? '' : ` — ERROR: ${run.error}`}`);
@@ -53,7 +52,8 @@ export async function runHandoff(context: ScenarioContext): Promise<HandoffResul
     }
   }
   return {
-    method: 'Each contender is its own process with one locker (compiled library, default timing). Latency = the next holder\'s timestamp after lock() resolved minus the releasing holder\'s timestamp just before unlock() (performance.timeOrigin + performance.now() in each process). '
+    method: 'Each contender is its own process with one locker (compiled library, default timing; client-go: the Go program, lock = LeaderElector.Run with a fresh context, unlock = cancelling it with ReleaseOnCancel). '
+      + 'Latency = the next holder\'s timestamp after lock() resolved (client-go: at OnStartedLeading) minus the releasing holder\'s timestamp just before unlock() (performance.timeOrigin + performance.now() in each process; time.Now() in Go). '
       + `The first ${String(handoff.warmup)} handoffs of each run are not recorded. After each handoff the former holder calls lock() again and the next unlock() waits 100 ms + 6 ms per waiter, so that the waiters (and, with 50 waiters on 2 cores, the machine) are idle again.`,
     runs,
   };
@@ -65,7 +65,7 @@ async function runOne(context: ScenarioContext, design: Design, waiters: number,
   const settle = settleMs(waiters);
   const totalHandoffs = warmup + samples;
   // A generous bound: every handoff plus its settle, at the slowest expected pace.
-  const deadlineMs = 120_000 + totalHandoffs * (settle + (design === 'polling' ? 6_000 : 1_000));
+  const deadlineMs = 120_000 + totalHandoffs * (settle + (design === 'leaselocker' ? 1_000 : 6_000));
   const started = Date.now();
   const workers: Worker[] = [];
   const samplesMs: number[] = [];

@@ -2,7 +2,7 @@
 // renewals start.
 import { cpus } from 'node:os';
 import type { Design, ScaleResult } from '../protocol.js';
-import { defaultTiming, designs } from '../protocol.js';
+import { defaultTiming } from '../protocol.js';
 import type { Summary } from '../stats.js';
 import { summarize } from '../stats.js';
 import type { ScenarioContext } from './context.js';
@@ -35,15 +35,17 @@ const lateThresholdMs = 100;
 export async function runScale(context: ScenarioContext): Promise<ScaleSummary> {
   const { leases, measureMs, warmupMs } = context.config.scale;
   const runs: ScaleRun[] = [];
-  for (const design of designs) {
+  for (const design of context.designs) {
     const run = await runOne(context, design);
     log(`${design}: ${String(run.leases)} leases, CPU ${run.cpuPercentOfCore.toFixed(1)} % of a core, max RSS ${run.maxRssMb.toFixed(0)} MB, renewal lateness p99 ${run.lateness.p99.toFixed(0)} ms, max ${run.lateness.max.toFixed(0)} ms, ${String(run.lateOver100Ms)} over 100 ms, machine ${run.machineBusyPercent.toFixed(0)} % busy${run.error === undefined ? '' : ` — ERROR: ${run.error}`}`);
     runs.push(run);
   }
   return {
-    method: `One process, ${String(leases)} lockers (one KubeConfig, default timing), acquired 20 at a time, held ${String(warmupMs / 1000)} s, then measured for ${String(measureMs / 1000)} s: `
-      + 'CPU = process.cpuUsage() (user + system) ÷ wall time; RSS = the process\'s lifetime peak (resourceUsage().maxRSS); '
-      + 'lateness of each renewal = its start − (the previous renewal\'s start + retryPeriod), starts taken from the renewTime each \'renewed\' event carries (leaselocker) or the round start (polling, whose next round waits retryPeriod after the previous one ended, as client-go\'s wait.Until does). '
+    method: `One process, ${String(leases)} lockers (one KubeConfig, default timing), acquired 20 at a time, held ${String(warmupMs / 1000)} s, then measured for ${String(measureMs / 1000)} s; `
+      + 'client-go: one Go process, one clientset (client-side rate limit off), one LeaderElector per Lease. '
+      + 'CPU = process.cpuUsage() (getrusage in Go; user + system) ÷ wall time; RSS = the process\'s lifetime peak (resourceUsage().maxRSS; getrusage maxrss in Go); '
+      + 'lateness of each renewal = its start − (the previous renewal\'s start + retryPeriod), starts taken from the renewTime each \'renewed\' event carries (leaselocker; client-go, which takes it as the renewal attempt starts) or the round start (polling); '
+      + 'in both polling designs the next round waits retryPeriod after the previous one ended (client-go\'s wait.Until), so a renewal\'s own duration shows as lateness of the next. '
       + 'Machine busy = all cores, from os.cpus(), during the window (the API server runs on the same 2 cores).',
     runs,
   };

@@ -1,6 +1,5 @@
 // Uncontended: one process, one Lease nobody else uses, lock() + unlock() back to back.
 import type { Design, UncontendedResult } from '../protocol.js';
-import { designs } from '../protocol.js';
 import type { Summary } from '../stats.js';
 import { summarize } from '../stats.js';
 import type { ScenarioContext } from './context.js';
@@ -24,7 +23,7 @@ export interface UncontendedSummary {
 export async function runUncontended(context: ScenarioContext): Promise<UncontendedSummary> {
   const { warmupCycles, maxCycles, maxDurationMs } = context.config.uncontended;
   const runs: UncontendedRun[] = [];
-  for (const design of designs) {
+  for (const design of context.designs) {
     const run = await runOne(context, design);
     log(`${design}: ${String(run.cycle.count)} cycles, p50 ${run.cycle.p50.toFixed(1)} ms, p99 ${run.cycle.p99.toFixed(1)} ms, ${run.cyclesPerSecond.toFixed(1)} cycles/s${run.error === undefined ? '' : ` — ERROR: ${run.error}`}`);
     runs.push(run);

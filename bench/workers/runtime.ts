@@ -103,7 +103,7 @@ export function createLocker(spec: LockerSpec): BenchLocker {
   }
   const locker = new spec.library.LeaseLocker(spec.kubeConfig, lease, spec.identity, timing);
   return {
-    lock: (signal) => locker.lock({ signal }),
+    lock: async (signal) => { await locker.lock({ signal }); },
     unlock: () => locker.unlock(),
     get isLocked() {
       return locker.isLocked;
