@@ -69,6 +69,8 @@ export interface ChaosReport {
     readonly killed: number;
     readonly frozen: number;
   };
+  /** Time without a holder, summed by the kind of handoff it preceded (ms); `same` is a holder taking the lock again. */
+  readonly gapMs: Readonly<Record<HandoffKind, number>>;
   /** From a holder's unlock() to the next holder's acquisition: p50, p99, max (ms). */
   readonly handoffLatencyMs: readonly [number, number, number];
   readonly faults: Readonly<Record<string, number>>;
@@ -391,7 +393,7 @@ export async function runChaos(target: ChaosTarget, options: ChaosOptions): Prom
       holdCheck,
       durationMs: now() - startedAt,
       sections: sections.length,
-      handoffs: countHandoffs(sections, workerRecords),
+      ...countHandoffs(sections, workerRecords),
       handoffLatencyMs: handoffLatency(sections),
       faults,
       fencing: { rejected, staleProbes, staleProbesRefused },
@@ -413,21 +415,31 @@ export async function runChaos(target: ChaosTarget, options: ChaosOptions): Prom
   }
 }
 
-function countHandoffs(sections: readonly SectionRecord[], workers: readonly WorkerRecord[]): ChaosReport['handoffs'] {
+type HandoffKind = keyof ChaosReport['handoffs'] | 'same';
+
+function countHandoffs(sections: readonly SectionRecord[], workers: readonly WorkerRecord[]): Pick<ChaosReport, 'handoffs' | 'gapMs'> {
   const byId = new Map(workers.map((worker) => [worker.id, worker]));
   const ordered = [...sections].sort((a, b) => a.acquiredAt - b.acquiredAt);
   const handoffs = { unlocked: 0, unreleased: 0, lost: 0, killed: 0, frozen: 0 };
+  const gapMs: Record<HandoffKind, number> = { unlocked: 0, unreleased: 0, lost: 0, killed: 0, frozen: 0, same: 0 };
   for (const [index, next] of ordered.entries()) {
     const previous = ordered[index - 1];
-    if (!previous || previous.worker === next.worker) continue;
+    if (!previous) continue;
+    const endedAt = Math.max(previous.acquiredAt, previous.abortedAt ?? previous.writes.at(-1)?.checkedAt ?? previous.acquiredAt);
+    const gap = Math.max(0, next.acquiredAt - endedAt);
+    let kind: HandoffKind;
     const holder = byId.get(previous.worker);
-    if (holder?.killedAt !== undefined && holder.killedAt <= next.acquiredAt) handoffs.killed++;
-    else if (holder?.stops.some((stop) => stop.from <= next.acquiredAt && (stop.to ?? Infinity) >= previous.acquiredAt)) handoffs.frozen++;
-    else if (previous.abortReason !== 'released' || previous.outcome === 'lost') handoffs.lost++;
-    else if (previous.released === true) handoffs.unlocked++;
-    else handoffs.unreleased++;
+    if (previous.worker === next.worker) kind = 'same';
+    else if (holder?.killedAt !== undefined && holder.killedAt <= next.acquiredAt) kind = 'killed';
+    else if (holder?.stops.some((stop) => stop.from <= next.acquiredAt && (stop.to ?? Infinity) >= previous.acquiredAt)) kind = 'frozen';
+    else if (previous.abortReason !== 'released' || previous.outcome === 'lost') kind = 'lost';
+    // withLock() reports no release result: it resolves only once its release did not fail.
+    else if (previous.released !== false && previous.unlockError === undefined) kind = 'unlocked';
+    else kind = 'unreleased';
+    if (kind !== 'same') handoffs[kind]++;
+    gapMs[kind] += gap;
   }
-  return handoffs;
+  return { handoffs, gapMs };
 }
 
 function handoffLatency(sections: readonly SectionRecord[]): [number, number, number] {
@@ -459,6 +471,12 @@ export function formatReport(report: ChaosReport): string {
         `${String(report.handoffs.killed)} after a kill, ${String(report.handoffs.frozen)} from a frozen holder`,
     ],
     ['handoff after unlock: p50 / p99 / max', report.handoffLatencyMs.map((ms) => `${ms.toFixed(1)} ms`).join(' / ')],
+    [
+      'time without a holder, before',
+      Object.entries(report.gapMs)
+        .map(([kind, ms]) => `${kind === 'same' ? 'a holder retaking it' : kind} ${(ms / 1000).toFixed(1)} s`)
+        .join(', '),
+    ],
     [
       'fenced writes refused',
       `${String(report.fencing.rejected)} (stale-token probes after a loss: ${String(report.fencing.staleProbesRefused)} of ${String(report.fencing.staleProbes)} refused)`,

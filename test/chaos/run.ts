@@ -39,10 +39,10 @@ for (const run of runs) {
     maxDurationMs,
     timings: { leaseDurationMs: 4_000, renewDeadlineMs: 2_500, retryPeriodMs: 500, requestTimeoutMs: 2_000 },
     episodes: chaosEpisodes(EPISODES),
-    partitionMs: 30_000,
+    partitionMs: 15_000,
     rates: { jitter: 0.2, latency: 0.03, reset: 0.02, error: 0.05, lostAnswer: 0.02, silentWatch: 0.2 },
     crashChance: 0.01,
-    longSectionChance: 0.04,
+    longSectionChance: 0.02,
     exitTimeoutMs: 20_000,
     log: (line) => console.log(line),
   });

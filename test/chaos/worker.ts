@@ -111,7 +111,7 @@ async function guardedWork(section: number, resolvedAt: number): Promise<boolean
   }
   // Most sections are short; some hold on for seconds, so that faults hit holders mid-work.
   const long = random.chance(config.longSectionChance);
-  const plannedMs = long ? random.int(1_000, 5_000) : 0;
+  const plannedMs = long ? random.int(1_000, 3_000) : 0;
   report({ type: 'acquired', section, token, at: Math.min(acquiredEventAt ?? resolvedAt, resolvedAt), plannedMs });
   const onAbort = (): void => {
     const reason: unknown = hold.reason;
