@@ -24,14 +24,16 @@ locker.on('lost', (error) => say('lost', { reason: error.reason }));
 
 for (let round = 1; round <= Number(DEMO_ROUNDS); round += 1) {
   say('waiting', { round });
-  await locker.withLock(async (signal) => {
-    const token = locker.fencingToken;
+  {
+    await using hold = await locker.lock(); // released at the end of this block
+    const token = hold.fencingToken;
     appendFileSync(DEMO_JOURNAL, `enter ${DEMO_ID} ${String(token)}\n`);
     say('acquired', { round, token });
-    await delay(200 + Math.random() * 400, undefined, { signal }); // the guarded work
+    await delay(200 + Math.random() * 400, undefined, { signal: hold.signal }); // the guarded work
+    hold.assertHeld(); // right before the step that must not happen without the lock
     appendFileSync(DEMO_JOURNAL, `exit ${DEMO_ID}\n`);
     say('releasing', { round });
-  });
+  }
   await delay(700 + Math.random() * 300); // longer than the waiters' poll, so the others get their turn
 }
 say('done');

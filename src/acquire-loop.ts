@@ -1,7 +1,8 @@
 import { linkSignals, raceAbort, throwIfAborted } from './abort.js';
 import type { Clock } from './clock.js';
 import { Deadline } from './deadline.js';
-import { LeaseApiError, LeaseRequestError, LockLostError } from './errors.js';
+import { LeaseApiError, LeaseRequestError, LockLostError, lockLoss } from './errors.js';
+import type { LeaseLockerError, LockLoss } from './errors.js';
 import { log } from './log.js';
 import { Observation } from './observation.js';
 import { randomInt } from 'node:crypto';
@@ -19,6 +20,8 @@ export interface LoopSettings {
   readonly retryPeriodMs: number;
   readonly useObservedTime: boolean;
   readonly clock: Clock;
+  /** Called when the holder seen on the lock changes (undefined: free or deleted), whoever wrote it. */
+  readonly onHolderChange?: ((holder: string | undefined) => void) | undefined;
 }
 
 /** A hold just taken: the snapshot we wrote and when that write started (the hold's lease counts from then). */
@@ -47,7 +50,7 @@ export type RenewEnd<S extends LockSnapshot> =
    * `lastKnown`: when the hold ended only because no renewal succeeded in time, the newest
    * version known to be ours; a release written over it is safe (it fails if anyone wrote since).
    */
-  | { readonly kind: 'lost'; readonly error: LockLostError; readonly lastKnown?: S | undefined };
+  | { readonly kind: 'lost'; readonly error: LockLoss; readonly lastKnown?: S | undefined };
 
 /** An acquisition write whose outcome is unknown (no answer, or aborted in flight): it may have landed. */
 interface PendingWrite {
@@ -55,8 +58,13 @@ interface PendingWrite {
   readonly startedAt: number;
 }
 
-/** Called after every successful renewal with the stored snapshot and when the write started. */
-export type OnRenewed<S extends LockSnapshot> = (snapshot: S, startedAt: number) => void;
+/** What renewal tells its hold as it goes. */
+export interface RenewHandlers<S extends LockSnapshot> {
+  /** After every successful renewal, with the stored snapshot and when the write started. */
+  renewed(snapshot: S, startedAt: number): void;
+  /** After a renewal attempt that failed and will be retried, with the instant the hold is lost unless one succeeds. */
+  failed(error: LeaseLockerError, deadlineAt: number): void;
+}
 
 // A conflict storm on release (someone rewriting the lease as fast as we read it) is not worth chasing forever.
 const maxReleaseConflicts = 5;
@@ -86,6 +94,7 @@ export class AcquireLoop<S extends LockSnapshot> {
    * ours until it is too old to land ({@link pendingLifetimeMs}).
    */
   #pending: PendingWrite[] = [];
+  #holder: string | undefined;
 
   constructor(lock: ResourceLock<S>, settings: LoopSettings, wakeups: Wakeups, watches: WatchHub) {
     this.#lock = lock;
@@ -95,9 +104,18 @@ export class AcquireLoop<S extends LockSnapshot> {
     this.#observation = new Observation(settings.clock, { useObservedTime: settings.useObservedTime, minDurationMs: settings.leaseDurationMs });
   }
 
-  /** The holder as last seen, or undefined when never seen or deleted. */
+  /** The holder as last seen, or undefined when free, deleted or never seen. */
   get observedHolder(): string | undefined {
-    return this.#observation.record?.holderIdentity;
+    return this.#holder;
+  }
+
+  /** Notes what a read, a write or the watch showed, and tells of a change of holder. */
+  #see(snapshot: S | undefined): void {
+    this.#observation.see(snapshot);
+    const holder = snapshot === undefined || snapshot.record.holderIdentity === '' ? undefined : snapshot.record.holderIdentity;
+    if (holder === this.#holder) return;
+    this.#holder = holder;
+    this.#settings.onHolderChange?.(holder);
   }
 
   /**
@@ -115,7 +133,7 @@ export class AcquireLoop<S extends LockSnapshot> {
     // or lagging watch) until the watch shows a change again, so the next attempt reads.
     let viewStale = false;
     const onChange = (snapshot: S | undefined): void => {
-      this.#observation.see(snapshot);
+      this.#see(snapshot);
       viewStale = false;
       wake.abort();
     };
@@ -178,11 +196,12 @@ export class AcquireLoop<S extends LockSnapshot> {
     }
     // Expiry must be judged on the very record we may write over: a record first seen now is
     // presumed alive for its whole duration from now.
-    this.#observation.see(current);
+    this.#see(current);
     const landed = current === undefined ? undefined : this.#pending.find((p) => sameAcquisition(current.record, p.record));
     if (landed !== undefined && current !== undefined && clock.now() < landed.startedAt + this.#settings.renewDeadlineMs) {
       this.#pending = [];
       log.acquire('%s: our acquisition landed although its answer was lost', this.#settings.name);
+      lock.recordEvent('acquired the lock', { kind: 'acquired' });
       return { kind: 'acquired', acquired: { snapshot: current, startedAt: landed.startedAt } };
     }
     if (current === undefined) {
@@ -216,7 +235,7 @@ export class AcquireLoop<S extends LockSnapshot> {
     const { name } = this.#settings;
     try {
       const current = await this.#lock.get();
-      this.#observation.see(current);
+      this.#see(current);
       if (current === undefined || !pending.some((p) => sameAcquisition(current.record, p.record))) return;
       log.acquire('%s: an abandoned acquisition landed; releasing it', name);
       await this.release(current, undefined);
@@ -270,13 +289,13 @@ export class AcquireLoop<S extends LockSnapshot> {
     this.#pending.push(pending);
     try {
       const snapshot = await write(record);
-      this.#observation.see(snapshot);
+      this.#see(snapshot);
       if (this.#settings.clock.now() >= startedAt + this.#settings.renewDeadlineMs) {
         // The answer came after the hold's renew deadline (a frozen process): as good as no answer.
         throw new LeaseRequestError('acquire', { timedOut: true, cause: new Error('the answer arrived after the renew deadline') });
       }
       this.#pending = [];
-      this.#lock.recordEvent('acquired the lock');
+      this.#lock.recordEvent('acquired the lock', { kind: 'acquired' });
       log.acquire('%s: acquired (transitions %d)', this.#settings.name, snapshot.record.leaseTransitions);
       return { kind: 'acquired', acquired: { snapshot, startedAt } };
     } catch (error) {
@@ -297,7 +316,7 @@ export class AcquireLoop<S extends LockSnapshot> {
    * within the renew deadline of the last successful one (checked by a timer, not by the next
    * attempt), or a read shows another holder or no lease at all.
    */
-  async renew(held: Acquired<S>, stop: AbortSignal, onRenewed: OnRenewed<S>): Promise<RenewEnd<S>> {
+  async renew(held: Acquired<S>, stop: AbortSignal, handlers: RenewHandlers<S>): Promise<RenewEnd<S>> {
     const { clock, retryPeriodMs, renewDeadlineMs, name } = this.#settings;
     const lock = this.#lock;
     const deadline = new Deadline(clock);
@@ -306,7 +325,7 @@ export class AcquireLoop<S extends LockSnapshot> {
     const lost = (reason: 'renew-deadline' | 'taken' | 'deleted' | 'fatal', details?: { holder?: string; cause?: unknown }): RenewEnd<S> => {
       log.renew('%s: lost (%s)', name, reason);
       // Only a loss that did not show someone else's write leaves a lease we may still release.
-      return { kind: 'lost', error: new LockLostError(name, reason, details), lastKnown: reason === 'renew-deadline' || reason === 'fatal' ? base : undefined };
+      return { kind: 'lost', error: lockLoss(name, reason, details), lastKnown: reason === 'renew-deadline' || reason === 'fatal' ? base : undefined };
     };
     let nextAt = held.startedAt + retryPeriodMs;
     let mustRead = false;
@@ -329,7 +348,7 @@ export class AcquireLoop<S extends LockSnapshot> {
         try {
           if (mustRead) {
             const current = await raceAbort(lock.get({ signal: deadline.signal }), deadline.signal);
-            this.#observation.see(current);
+            this.#see(current);
             if (current === undefined) return lost('deleted');
             // The holder string is not enough: another locker with our owner may have taken it.
             if (!sameAcquisition(current.record, ours)) return lost('taken', { holder: current.record.holderIdentity });
@@ -347,13 +366,13 @@ export class AcquireLoop<S extends LockSnapshot> {
           };
           const renewed = await raceAbort(lock.update(record, base, { signal: deadline.signal }), deadline.signal);
           base = renewed;
-          this.#observation.see(base);
+          this.#see(base);
           // An answer that arrives after the deadline (the timer could not run) renews nothing we may use.
           if (deadline.expired) return lost('renew-deadline');
           deadline.arm(startedAt + renewDeadlineMs, () => new LockLostError(name, 'renew-deadline'));
           nextAt = startedAt + retryPeriodMs;
           log.renew('%s: renewed', name);
-          onRenewed(base, startedAt);
+          handlers.renewed(base, startedAt);
         } catch (error) {
           if (deadline.expired) return lost('renew-deadline', { cause: error });
           if (isConflict(error)) {
@@ -368,6 +387,7 @@ export class AcquireLoop<S extends LockSnapshot> {
           if (error instanceof LeaseRequestError && error.timedOut) mustRead = true;
           nextAt = clock.now() + retryDelayMs(error, retryPeriodMs);
           log.renew('%s: renewal failed (%s), retrying', name, (error as Error).message);
+          handlers.failed(error as LeaseApiError | LeaseRequestError, deadline.at);
         }
       }
     } finally {
@@ -391,8 +411,8 @@ export class AcquireLoop<S extends LockSnapshot> {
       const record: LockRecord = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: current.record.leaseTransitions };
       try {
         const released = await lock.update(record, current, { signal });
-        this.#observation.see(released);
-        lock.recordEvent('released the lock');
+        this.#see(released);
+        lock.recordEvent('released the lock', { kind: 'released' });
         log.release('%s: released', this.#settings.name);
         this.#wakeups.notify(lock.describe());
         return true;
@@ -400,8 +420,10 @@ export class AcquireLoop<S extends LockSnapshot> {
         if (!isConflict(error) || conflicts >= maxReleaseConflicts) throw error;
       }
       const latest = await lock.get({ signal });
-      this.#observation.see(latest);
+      this.#see(latest);
       if (latest === undefined || latest.record.holderIdentity === '') {
+        // Our own earlier release whose answer was lost, most likely: it is recorded now.
+        if (latest !== undefined) lock.recordEvent('released the lock', { kind: 'released' });
         log.release('%s: already released', this.#settings.name);
         this.#wakeups.notify(lock.describe());
         return true;

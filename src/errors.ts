@@ -51,7 +51,7 @@ export class AcquireCancelledError extends LeaseLockerError {
   }
 }
 
-/** Why a hold ended without `unlock()`. */
+/** Why a hold was lost: it ended without `unlock()`. What the `'lost'` event reports. */
 export type LockLossReason =
   /** No renewal succeeded within `renewDeadlineMs` of the last successful one. */
   | 'renew-deadline'
@@ -62,24 +62,31 @@ export type LockLossReason =
   /** The locker's lifetime signal aborted while holding. */
   | 'cancelled'
   /** An error that retrying cannot heal (for example 403 Forbidden on renewal). */
-  | 'fatal'
-  /** `unlock()` ended the hold: the signal aborts before the lease is released, so guarded work stops first. */
+  | 'fatal';
+
+/**
+ * Why a hold's `signal` aborted: a {@link LockLossReason}, or one of two ends that are not
+ * losses.
+ */
+export type LockEndReason =
+  | LockLossReason
+  /** `unlock()` (or `Hold.release()`) ended the hold: the signal aborts before the lease is released, so guarded work stops first. */
   | 'released'
   /** Nothing was acquired yet: the reason of `signal` before the first hold. */
   | 'not-held';
 
 /**
- * The hold can no longer be trusted: stop the guarded work. `LeaseLocker.signal`
- * aborts with this error and the `'lost'` event carries it.
+ * The hold can no longer be trusted: stop the guarded work. A hold's `signal` aborts with this
+ * error; the `'lost'` event carries it with a {@link LockLossReason} (see {@link LockLoss}).
  */
 export class LockLostError extends LeaseLockerError {
   /** What ended the hold. */
-  readonly reason: LockLossReason;
+  readonly reason: LockEndReason;
   /** The identity now holding the lease, when known. */
   readonly holder: string | undefined;
 
-  constructor(lockName: string, reason: LockLossReason, details?: { holder?: string | undefined; cause?: unknown }) {
-    const why: Record<LockLossReason, string> = {
+  constructor(lockName: string, reason: LockEndReason, details?: { holder?: string | undefined; cause?: unknown }) {
+    const why: Record<LockEndReason, string> = {
       'renew-deadline': 'no renewal succeeded within the renew deadline',
       taken: `the lease is now held by ${JSON.stringify(details?.holder ?? '')}`,
       deleted: 'the Lease object was deleted',
@@ -92,6 +99,17 @@ export class LockLostError extends LeaseLockerError {
     this.reason = reason;
     this.holder = details?.holder;
   }
+}
+
+/** A {@link LockLostError} of a real loss, as the `'lost'` event carries it. */
+export type LockLoss = LockLostError & {
+  /** What ended the hold: a loss. */
+  readonly reason: LockLossReason;
+};
+
+/** A {@link LockLostError} for a real loss, typed as such. */
+export function lockLoss(lockName: string, reason: LockLossReason, details?: { holder?: string | undefined; cause?: unknown }): LockLoss {
+  return new LockLostError(lockName, reason, details) as LockLoss;
 }
 
 /** `check()` found our hold unrenewed for longer than the lease duration plus the tolerance. */

@@ -27,6 +27,12 @@ export interface KubeHttpRequest {
    * @default 'pooled'
    */
   readonly connection?: 'pooled' | 'dedicated';
+  /**
+   * True for a best-effort request the process may exit in the middle of: neither its socket
+   * nor its timeout keeps the event loop alive (a recorded Event, not a lease write).
+   * @default false
+   */
+  readonly unref?: boolean;
 }
 
 /** A buffered answer, whatever its status. */
@@ -49,7 +55,8 @@ export async function openKubeRequest(kubeConfig: KubeConfig, request: KubeHttpR
   try {
     // An exec plugin may hang: the signal cuts applying credentials short too.
     const first = await sendOnce(kubeConfig, request, signal, await raceAbort(prepare(kubeConfig, request, credentialSource(kubeConfig)), signal));
-    if (first.statusCode !== 401) return first;
+    // A best-effort request never applies credentials itself (see `lastApplied`): its 401 is its answer.
+    if (first.statusCode !== 401 || request.unref === true) return first;
     first.destroy(); // its body is of no use, and a server that never sends it must not pin the socket
     log.api('%s: 401 Unauthorized, trying once more with credentials applied afresh', request.operation);
     return await sendOnce(kubeConfig, request, signal, await raceAbort(prepare(kubeConfig, request, refreshCredentials(kubeConfig)), signal));
@@ -71,6 +78,7 @@ export async function kubeRequest(kubeConfig: KubeConfig, request: KubeHttpReque
   signal?.throwIfAborted();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new LeaseRequestError(request.operation, { timedOut: true })), timeoutMs);
+  if (request.unref === true) timer.unref();
   const onAbort = (): void => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -96,6 +104,14 @@ interface Prepared {
 
 type TlsMaterial = Pick<https.AgentOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'passphrase' | 'servername' | 'rejectUnauthorized'>;
 
+/**
+ * The request options (credentials applied) of the latest request that applied them, per
+ * KubeConfig. A best-effort (`unref`) request borrows them instead of applying credentials
+ * itself: applying may start an exec credential plugin, whose process would keep the process
+ * alive after the request was given up. Lease requests always apply them afresh.
+ */
+const lastApplied = new WeakMap<KubeConfig, https.RequestOptions>();
+
 /** Checks the cluster of `kubeConfig` and applies the credentials of `credentials` (the same KubeConfig or its fresh copy). */
 async function prepare(kubeConfig: KubeConfig, request: KubeHttpRequest, credentials: KubeConfig): Promise<Prepared> {
   const { operation } = request;
@@ -116,11 +132,18 @@ async function prepare(kubeConfig: KubeConfig, request: KubeHttpRequest, credent
     throw refuse(`the cluster's server ${server} is plain http, which needs insecure-skip-tls-verify (skipTLSVerify) set`);
   }
   for (const [key, value] of Object.entries(request.query ?? {})) url.searchParams.set(key, value);
-  const options: https.RequestOptions = {};
-  try {
-    await credentials.applyToHTTPSOptions(options);
-  } catch (error) {
-    throw new CredentialError(operation, { cause: error });
+  let options: https.RequestOptions = {};
+  if (request.unref === true) {
+    const applied = lastApplied.get(kubeConfig);
+    if (applied === undefined) throw refuse('no lease request has applied the credentials yet');
+    options = { ...applied };
+  } else {
+    try {
+      await credentials.applyToHTTPSOptions(options);
+    } catch (error) {
+      throw new CredentialError(operation, { cause: error });
+    }
+    lastApplied.set(kubeConfig, { ...options });
   }
   const proxied = (cluster.proxyUrl ?? '') !== '';
   return {
@@ -208,6 +231,8 @@ async function sendOnce(kubeConfig: KubeConfig, request: KubeHttpRequest, signal
       settle(signal.reason as Error);
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    // A pooled socket is ref'd again when the agent hands it to the next request.
+    if (request.unref === true) req.once('socket', (socket) => socket.unref());
     req.on('error', (error) => settle(new LeaseRequestError(operation, { timedOut: false, retryable: isRetryableNetworkError(error), cause: error })));
     req.on('close', () => {
       signal.removeEventListener('abort', onAbort);

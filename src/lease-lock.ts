@@ -2,6 +2,8 @@ import { CoordinationV1Api, KubeConfig, Observable } from '@kubernetes/client-no
 import type { ConfigurationOptions, RequestContext, ResponseContext, V1Lease, V1LeaseList } from '@kubernetes/client-node';
 import { throwIfAborted } from './abort.js';
 import { InvalidConfigError, LeaseApiError, LeaseRequestError } from './errors.js';
+import { LeaseEventRecorder } from './event-recorder.js';
+import type { EventSubject } from './event-recorder.js';
 import { isRetryableNetworkError, kubeRequest } from './kube-http.js';
 import type { KubeHttpRequest } from './kube-http.js';
 import type { LeaseRef } from './lease-ref.js';
@@ -10,7 +12,7 @@ import { log } from './log.js';
 import { defaultOptions } from './options.js';
 import type { LockRecord } from './record.js';
 import { leaseLockRecordToLeaseSpec, leaseSpecToLeaseLockRecord } from './record.js';
-import type { LockSnapshot, LockWatchEvent, LockWatchHandlers, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
+import type { LockEventDetails, LockSnapshot, LockWatchEvent, LockWatchHandlers, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
 import { WatchHttpError, streamWatch } from './watch-stream.js';
 import type { RawWatchEvent } from './watch-stream.js';
 
@@ -29,10 +31,21 @@ export interface LeaseLockOptions {
   readonly requestTimeoutMs?: number;
   /**
    * Receives a line for every change of holder this lock writes (the Go package's `RecordEvent`).
-   * Must not throw. Nothing is recorded in the cluster, so no `events` permission is needed.
+   * Must not throw. It records nothing in the cluster (see `recordEvents` for that).
    * @default undefined (changes are only logged under `leaselocker:api`)
    */
   readonly eventRecorder?: (message: string) => void;
+  /**
+   * Also record each acquisition, release and loss as an `events.k8s.io/v1` Event about the
+   * Lease (reason `LeaseAcquired`, `LeaseReleased` or `LeaseLost`, the note naming the identity),
+   * as client-go's leader election does. Needs a KubeConfig (a `CoordinationV1Api` cannot post
+   * Events) and RBAC permission to `create` `events` in API group `events.k8s.io`. Best effort:
+   * posted in the background with `requestTimeoutMs`, 25 of a type in a burst then one per five
+   * minutes; a failure is only logged, and after a 403 a process warning (code
+   * `LEASELOCKER_EVENTS`) is emitted once and no more Events are posted.
+   * @default false
+   */
+  readonly recordEvents?: boolean;
 }
 
 /**
@@ -46,6 +59,7 @@ export interface LeaseLockOptions {
  */
 export class LeaseLock implements ResourceLock<LeaseSnapshot> {
   readonly identity: string;
+  /** The Lease this lock works on, as validated: its name lowercased. */
   readonly lease: LeaseRef;
   /**
    * Streams changes of the Lease (see {@link ResourceLock.watch}). Undefined when the lock was
@@ -56,6 +70,9 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
   readonly #kubeConfig: KubeConfig | undefined;
   readonly #requestTimeoutMs: number;
   readonly #eventRecorder: ((message: string) => void) | undefined;
+  readonly #events: LeaseEventRecorder | undefined;
+  /** The Lease as last read or written: what a recorded Event is about. */
+  #subject: EventSubject = {};
 
   /**
    * @param client - a KubeConfig (a `CoordinationV1Api` is made from it) or a ready `CoordinationV1Api`.
@@ -71,13 +88,20 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     }
     this.#requestTimeoutMs = requestTimeoutMs;
     this.#eventRecorder = options.eventRecorder;
+    const recordEvents = options.recordEvents ?? false;
+    if (typeof recordEvents !== 'boolean') throw new InvalidConfigError('recordEvents', `must be a boolean, got ${String(recordEvents)}`);
     if (client instanceof KubeConfig) {
       this.#kubeConfig = client;
     } else if (client instanceof CoordinationV1Api) {
+      // Its configuration is not reachable the same way on client-node 1.x and 2.x: no Events API from it.
+      if (recordEvents) throw new InvalidConfigError('recordEvents', 'needs a KubeConfig: a LeaseLock built from a CoordinationV1Api cannot post Events');
       this.#api = client;
     } else {
       throw new InvalidConfigError('kubeConfig', 'must be a KubeConfig or a CoordinationV1Api from @kubernetes/client-node');
     }
+    this.#events = recordEvents && this.#kubeConfig !== undefined
+      ? new LeaseEventRecorder(this.#kubeConfig, this.lease, this.identity, { requestTimeoutMs })
+      : undefined;
     this.watch = this.#kubeConfig === undefined ? undefined : async (fromVersion, handlers, options = {}) => this.#watch(fromVersion, handlers, options);
   }
 
@@ -94,12 +118,22 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     return `${this.lease.namespace}/${this.lease.name}`;
   }
 
-  recordEvent(message: string): void {
-    log.api('%s: event: %s %s', this.describe(), this.identity, message);
+  /**
+   * Logs the change, hands it to `eventRecorder`, and with `recordEvents` posts an Event about
+   * the Lease in the background (only for a call with `details`, which tell its kind).
+   */
+  recordEvent(message: string, details?: LockEventDetails): void {
+    const note = `${this.identity} ${message}`;
+    log.api('%s: event: %s', this.describe(), note);
     try {
-      this.#eventRecorder?.(`${this.identity} ${message}`);
+      this.#eventRecorder?.(note);
     } catch (error) {
       log.api('%s: eventRecorder threw: %O', this.describe(), error);
+    }
+    try {
+      if (details !== undefined) this.#events?.record(details, note, this.#subject);
+    } catch (error) {
+      log.api('%s: recording an Event failed: %O', this.describe(), error);
     }
   }
 
@@ -107,21 +141,26 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     const { namespace, name } = this.lease;
     try {
       const lease = await this.#call<V1Lease>('get', options.signal, { method: 'GET', path: leasePath(namespace, name) }, (api, config) => api.readNamespacedLease({ namespace, name }, config));
-      return snapshotOf(lease, 'get');
+      return this.#seen(snapshotOf(lease, 'get'));
     } catch (error) {
       if (error instanceof LeaseApiError && error.statusCode === 404) return undefined;
       throw error;
     }
   }
 
-  async list(options: ResourceLockCallOptions = {}): Promise<{ snapshot: LeaseSnapshot | undefined; version: string }> {
+  async list(options: ResourceLockCallOptions = {}): Promise<{
+    /** The Lease, or `undefined` when it does not exist. */
+    snapshot: LeaseSnapshot | undefined;
+    /** The list's resourceVersion, to watch from. */
+    version: string;
+  }> {
     const { namespace, name } = this.lease;
     const fieldSelector = `metadata.name=${name}`;
     const list = await this.#call<V1LeaseList>('list', options.signal, { method: 'GET', path: leasePath(namespace), query: { fieldSelector } }, (api, config) => api.listNamespacedLease({ namespace, fieldSelector }, config));
     const items: unknown = (list as Partial<V1LeaseList> | null)?.items;
     if (!Array.isArray(items)) throw notALease('list', 'a LeaseList without items');
     const lease = (items as V1Lease[])[0];
-    return { snapshot: lease === undefined ? undefined : snapshotOf(lease, 'list'), version: list.metadata?.resourceVersion ?? '' };
+    return { snapshot: lease === undefined ? undefined : this.#seen(snapshotOf(lease, 'list')), version: list.metadata?.resourceVersion ?? '' };
   }
 
   async create(record: LockRecord, options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot> {
@@ -133,7 +172,7 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
       spec: leaseLockRecordToLeaseSpec(record),
     };
     const lease = await this.#call<V1Lease>('create', options.signal, { method: 'POST', path: leasePath(namespace), body }, (api, config) => api.createNamespacedLease({ namespace, body }, config));
-    return snapshotOf(lease, 'write');
+    return this.#seen(snapshotOf(lease, 'write'));
   }
 
   async update(record: LockRecord, base: LeaseSnapshot, options: ResourceLockCallOptions = {}): Promise<LeaseSnapshot> {
@@ -147,7 +186,13 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
       spec: { ...base.lease.spec, ...leaseLockRecordToLeaseSpec(record) },
     };
     const lease = await this.#call<V1Lease>('update', options.signal, { method: 'PUT', path: leasePath(namespace, name), body }, (api, config) => api.replaceNamespacedLease({ namespace, name, body }, config));
-    return snapshotOf(lease, 'write');
+    return this.#seen(snapshotOf(lease, 'write'));
+  }
+
+  /** Remembers the Lease's uid and resourceVersion for the Events recorded next. */
+  #seen(snapshot: LeaseSnapshot): LeaseSnapshot {
+    this.#subject = { uid: snapshot.lease.metadata?.uid, resourceVersion: snapshot.version };
+    return snapshot;
   }
 
   async #watch(fromVersion: string, handlers: LockWatchHandlers<LeaseSnapshot>, options: ResourceLockCallOptions): Promise<void> {

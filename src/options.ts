@@ -61,6 +61,20 @@ export interface LeaseLockerOptions {
    */
   readonly useObservedTime?: boolean;
   /**
+   * Record each acquisition, release and loss as a Kubernetes Event (`events.k8s.io/v1`) about
+   * the Lease, with reason `LeaseAcquired`, `LeaseReleased` or `LeaseLost` (type Warning) and a
+   * note naming the identity, for `kubectl describe lease` and `kubectl events`. Needs RBAC
+   * permission to `create` `events` in API group `events.k8s.io` in the Lease's namespace, and a
+   * KubeConfig (not a `CoordinationV1Api`). Best effort, never delaying nor failing the lock:
+   * each Event is posted once in the background, within `requestTimeoutMs`; 25 of a type in a
+   * burst, then one per five minutes (as client-go's spam filter); failures are only logged
+   * (under `leaselocker:api`). After a 403 a process warning (code `LEASELOCKER_EVENTS`) is
+   * emitted once and no more Events are posted. For a locker built over a `ResourceLock`, set it
+   * on the `LeaseLock` instead.
+   * @default false
+   */
+  readonly recordEvents?: boolean;
+  /**
    * A name for logs and error messages.
    * @default "<namespace>/<name>: <owner>"
    */
@@ -88,6 +102,7 @@ export interface ResolvedOptions {
   readonly requestTimeoutMs: number;
   readonly releaseOnCancel: boolean;
   readonly useObservedTime: boolean;
+  readonly recordEvents: boolean;
   readonly name: string;
   readonly signal: AbortSignal | undefined;
   readonly clock: Clock;
@@ -102,6 +117,7 @@ export const defaultOptions = Object.freeze({
   requestTimeoutMs: 5_000,
   releaseOnCancel: false,
   useObservedTime: true,
+  recordEvents: false,
 });
 
 /** Every option name, defaulted or not. */
@@ -120,7 +136,7 @@ export function resolveOptions(options: LeaseLockerOptions | undefined, defaultN
   for (const key of ['leaseDurationMs', 'renewDeadlineMs', 'retryPeriodMs', 'unlockWithRetryPeriodMs', 'requestTimeoutMs'] as const) {
     positiveInteger(key, merged[key]);
   }
-  for (const key of ['releaseOnCancel', 'useObservedTime'] as const) {
+  for (const key of ['releaseOnCancel', 'useObservedTime', 'recordEvents'] as const) {
     if (typeof merged[key] !== 'boolean') throw new InvalidConfigError(key, `must be a boolean, got ${describe(merged[key])}`);
   }
   const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = merged;

@@ -1,3 +1,4 @@
+import type { LockLossReason } from './errors.js';
 import type { LockRecord } from './record.js';
 
 /** What a lock looked like when read or written: the record plus the version a conditional write must name. */
@@ -14,18 +15,48 @@ export interface ResourceLockCallOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** A change seen on a watch: the lock's new state (undefined once deleted), or a bookmark. */
+/**
+ * A change seen on a watch: the lock's new state (undefined once deleted), or a bookmark.
+ * @inline
+ */
 export type LockWatchEvent<S extends LockSnapshot> =
   | { readonly type: 'change'; readonly snapshot: S | undefined; readonly version: string }
   /** Nothing changed up to `version`; resume from there. */
   | { readonly type: 'bookmark'; readonly version: string };
 
-/** Callbacks of {@link ResourceLock.watch}. */
+/**
+ * Callbacks of {@link ResourceLock.watch}.
+ * @inline
+ */
 export interface LockWatchHandlers<S extends LockSnapshot> {
   /** The server accepted the watch; events after the start version follow. */
   onOpen(): void;
+  /** A change of the lock, or a bookmark: the version to resume from. */
   onEvent(event: LockWatchEvent<S>): void;
 }
+
+/**
+ * What a {@link ResourceLock.recordEvent} call reports, for a recorder that acts on the kind of
+ * change rather than on the message (a `LeaseLock` with `recordEvents` picks the Event's reason
+ * and type from it).
+ */
+export type LockEventDetails =
+  | {
+    /** This lock's identity acquired the lock. */
+    readonly kind: 'acquired';
+  }
+  | {
+    /** This lock's identity released the lock. */
+    readonly kind: 'released';
+  }
+  | {
+    /** A hold of this lock's identity ended without a release. */
+    readonly kind: 'lost';
+    /** Why the hold ended. */
+    readonly reason: LockLossReason;
+    /** The identity now holding the lock, when known (a loss by `'taken'`). */
+    readonly holder?: string | undefined;
+  };
 
 /**
  * Storage of a lock record, the counterpart of client-go's `resourcelock.Interface`. The
@@ -45,8 +76,12 @@ export interface ResourceLock<S extends LockSnapshot = LockSnapshot> {
   create(record: LockRecord, options?: ResourceLockCallOptions): Promise<S>;
   /** Writes `record` over `base`, on condition that the stored version is still `base.version`. */
   update(record: LockRecord, base: S, options?: ResourceLockCallOptions): Promise<S>;
-  /** Notes a change of holder for observers (logs, Kubernetes Events). Must not throw. */
-  recordEvent(message: string): void;
+  /**
+   * Notes a change of holder for observers (logs, Kubernetes Events). Must not throw. The
+   * locker passes `details` (acquired, released, or lost and why) along with the message; an
+   * implementation may ignore it, so `recordEvent(message: string)` still implements this.
+   */
+  recordEvent(message: string, details?: LockEventDetails): void;
   /** The identity this lock writes as holder. */
   readonly identity: string;
   /** A stable, human-readable name of the locked resource, e.g. `namespace/name`. */
@@ -55,7 +90,12 @@ export interface ResourceLock<S extends LockSnapshot = LockSnapshot> {
    * Optional, with {@link watch}: reads the lock together with a version to watch from (for a
    * Lease, a list of one: the list's resourceVersion is current even when the object is old).
    */
-  readonly list?: ((options?: ResourceLockCallOptions) => Promise<{ snapshot: S | undefined; version: string }>) | undefined;
+  readonly list?: ((options?: ResourceLockCallOptions) => Promise<{
+    /** The lock, or `undefined` when it does not exist. */
+    snapshot: S | undefined;
+    /** The version to watch from. */
+    version: string;
+  }>) | undefined;
   /**
    * Optional: streams the changes after `fromVersion` until the server ends the stream (resolve;
    * resume from the last version seen) or `signal` aborts. Rejects with a `LeaseApiError` whose

@@ -275,7 +275,7 @@ describe('attacks on a hold (memory, methods in unexpected orders)', () => {
     await a.lock();
     store.failNext('update', apiError(503, 'ServiceUnavailable'));
     await assert.rejects(a.unlock()); // "Rejects when the release could not be written; calling again retries it."
-    assert.equal(await a.tryLock(), true, 'our own unreleased acquisition is taken afresh, not waited out');
+    assert.ok(await a.tryLock(), 'our own unreleased acquisition is taken afresh, not waited out');
     const released = await a.unlock();
     assert.equal(store.record?.holderIdentity, '', `unlock() resolved ${String(released)} and left the lease naming pod-a, renewed by nobody, until it expires`);
   });
@@ -290,7 +290,7 @@ describe('attacks on a hold (memory, methods in unexpected orders)', () => {
     await settle();
     assert.equal((a.signal.reason as LockLostError).reason, 'renew-deadline');
     lockA.partitioned = false;
-    assert.equal(await a.tryLock(), true, 'our own previous acquisition is taken afresh, not waited out');
+    assert.ok(await a.tryLock(), 'our own previous acquisition is taken afresh, not waited out');
     const released = await a.unlock();
     assert.equal(store.record?.holderIdentity, '', `unlock() resolved ${String(released)} and left the lease naming pod-a until it expires`);
   });

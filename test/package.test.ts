@@ -2,14 +2,15 @@
 // first), the tarball installed into a fresh project next to each @kubernetes/client-node major
 // that runs on this Node.js, a consumer file type-checked by tsc under `nodenext` and `bundler`
 // resolution with `skipLibCheck: false` and the @types/node floor the README states, then run by
-// plain node: a lock and an unlock against `leaselocker/testing`, and the CommonJS path.
+// plain node: a lock and an unlock against `leaselocker/testing`, the CommonJS path, and the
+// `leaselocker` command as npm installs it (node_modules/.bin, npx).
 // Installs use the npm cache first (`--prefer-offline`); every temporary directory is removed.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +43,17 @@ interface RunResult {
 function run(file: string, args: readonly string[], cwd: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { cwd, timeout: commandTimeoutMs, maxBuffer: 16 * 1024 * 1024, env: childEnv() }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${[file, ...args].join(' ')} failed in ${cwd}:\n${stdout}\n${stderr}`, { cause: error }));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+/** {@link run} with this Node.js first on PATH, where the `leaselocker` command's shebang looks for node. */
+function runOnThisNode(file: string, args: readonly string[], cwd: string): Promise<RunResult> {
+  const env = { ...childEnv(), PATH: [dirname(process.execPath), process.env['PATH'] ?? ''].join(delimiter) };
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { cwd, timeout: commandTimeoutMs, env }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${[file, ...args].join(' ')} failed in ${cwd}:\n${stdout}\n${stderr}`, { cause: error }));
       else resolve({ stdout, stderr });
     });
@@ -100,6 +112,33 @@ main().catch((error) => {
 });
 `;
 
+// A shell job's use of the installed command: `leaselocker run` against leaselocker/testing,
+// the guarded command's exit code passed through and the lease released afterwards. Spawned
+// without blocking, since the emulator answers from this very process.
+const consumerCli = `import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { startLeaseApiEmulator } from 'leaselocker/testing';
+
+const emulator = await startLeaseApiEmulator();
+const dir = mkdtempSync(join(tmpdir(), 'leaselocker-consumer-cli-'));
+try {
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, emulator.kubeConfig().exportConfig(), { mode: 0o600 });
+  const bin = join('node_modules', '.bin', 'leaselocker');
+  // The command's shebang finds node on PATH: this Node.js first.
+  const env = { ...process.env, PATH: [dirname(process.execPath), process.env.PATH].join(delimiter) };
+  const child = spawn(bin, ['run', '--lease', 'default/consumer-cli', '--identity', 'cli-1', '--kubeconfig', kubeconfig, '--', process.execPath, '-e', 'process.exit(3)'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const code = await new Promise((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  const lease = emulator.getLease('default', 'consumer-cli')?.spec;
+  console.log(JSON.stringify({ code, holder: lease?.holderIdentity ?? null, transitions: lease?.leaseTransitions ?? null }));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+  await emulator.close();
+}
+`;
+
 const strictOptions = {
   target: 'ES2022',
   lib: ['ES2022', 'ESNext.Disposable'],
@@ -119,6 +158,8 @@ const tsconfigBundler = {
 };
 
 interface Manifest {
+  readonly version: string;
+  readonly bin: Readonly<Record<string, string>>;
   readonly engines: { readonly node: string };
   readonly peerDependencies: Readonly<Record<string, string>>;
   readonly exports: Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -146,7 +187,7 @@ describe('the package as it is installed', () => {
   });
 
   it('ships the build, README and LICENSE, and nothing else', () => {
-    for (const file of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts']) {
+    for (const file of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts', 'dist/cli.js', 'dist/cli/main.js']) {
       assert.ok(packedFiles.includes(file), `${file} is missing from the tarball`);
     }
     const unexpected = packedFiles.filter(
@@ -157,6 +198,11 @@ describe('the package as it is installed', () => {
       for (const target of Object.values(conditions)) {
         assert.ok(packedFiles.includes(target.replace(/^\.\//, '')), `export ${subpath} points at ${target}, which is not shipped`);
       }
+    }
+    assert.deepEqual(Object.keys(manifest.bin), ['leaselocker']);
+    for (const [command, target] of Object.entries(manifest.bin)) {
+      assert.ok(packedFiles.includes(target.replace(/^\.\//, '')), `command ${command} points at ${target}, which is not shipped`);
+      assert.match(readFileSync(join(root, target), 'utf8'), /^#!\/usr\/bin\/env node\n/, `${target} starts with a node shebang`);
     }
   });
 
@@ -172,6 +218,7 @@ describe('the package as it is installed', () => {
         await writeJson(join(project, 'tsconfig.bundler.json'), tsconfigBundler);
         await writeFile(join(project, 'consumer.ts'), consumerTs);
         await writeFile(join(project, 'consumer.cjs'), consumerCjs);
+        await writeFile(join(project, 'consumer-cli.mjs'), consumerCli);
         const typePackages = Object.entries(pins.consumerTypes).map(([name, version]) => `${name}@${version}`);
         await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', tarball, `@kubernetes/client-node@${clientNodeVersion}`, ...typePackages], project);
       });
@@ -188,6 +235,18 @@ describe('the package as it is installed', () => {
         assert.ok(existsSync(join(project, 'out', 'consumer.js')), 'the nodenext type-check did not emit out/consumer.js');
         const { stdout } = await run(process.execPath, ['out/consumer.js'], project);
         assert.deepEqual(JSON.parse(stdout), { heldBy: 'consumer-1', fencingToken: 0, released: true, after: '' });
+      });
+
+      it('installs the leaselocker command: --version runs from node_modules/.bin and through npx', async () => {
+        const { stdout } = await runOnThisNode(join(project, 'node_modules', '.bin', 'leaselocker'), ['--version'], project);
+        assert.equal(stdout, `${manifest.version}\n`);
+        const viaNpx = await runOnThisNode('npx', ['--no', '--', 'leaselocker', '--version'], project);
+        assert.equal(viaNpx.stdout, `${manifest.version}\n`);
+      });
+
+      it('the installed command runs a command under the lock, passes its exit code through and releases', async () => {
+        const { stdout } = await run(process.execPath, ['consumer-cli.mjs'], project);
+        assert.deepEqual(JSON.parse(stdout), { code: 3, holder: '', transitions: 0 });
       });
 
       it('CommonJS: await import() works, require() gives the same module or a clear error', async () => {

@@ -58,11 +58,16 @@ export interface LeaseApiEmulatorOptions {
 
 /** A lease to store with {@link LeaseApiEmulator.putLease}; a {@link LeaseObject} from getLease() fits. */
 export interface LeaseInput {
+  /** Of the metadata only these fields are written; uid, resourceVersion and the rest are the server's. */
   readonly metadata: {
+    /** The Lease's name. */
     readonly name: string;
+    /** Labels; they replace the stored ones. */
     readonly labels?: Readonly<Record<string, string>>;
+    /** Annotations; they replace the stored ones. */
     readonly annotations?: Readonly<Record<string, string>>;
   };
+  /** The lease record. */
   readonly spec?: LeaseSpecInput;
 }
 

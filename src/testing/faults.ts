@@ -68,14 +68,23 @@ export interface DropWatchesOptions {
 
 /** A request as a hook sees it. */
 export interface InterceptedRequest {
+  /** The RBAC verb of the request. */
   readonly verb: LeaseVerb;
+  /** The namespace of the path; empty for a cluster-wide list or watch. */
   readonly namespace: string;
+  /** The lease named by the path, or by a `metadata.name=` field selector. */
   readonly name?: string;
+  /** The authenticated user; empty when authentication failed. */
   readonly user: string;
+  /** The HTTP method. */
   readonly method: string;
+  /** The request target as sent, query string included. */
   readonly path: string;
+  /** The parsed query parameters. */
   readonly query: URLSearchParams;
+  /** The request headers. */
   readonly headers: IncomingHttpHeaders;
+  /** The request body as text; `''` when there is none. */
   readonly body: string;
 }
 

@@ -1,3 +1,9 @@
+/**
+ * An in-process Lease API server that answers like a real kube-apiserver, to test code that
+ * uses leaselocker through the real `@kubernetes/client-node` without a cluster: see
+ * {@link startLeaseApiEmulator}.
+ * @module leaselocker/testing
+ */
 // leaselocker/testing: an in-process Lease API emulator for tests that drive a
 // real Kubernetes client without a cluster.
 

@@ -7,46 +7,75 @@ import { LEASE_API_VERSION } from './status.js';
 
 /** `spec` of a Lease. MicroTimes are strings with six fractional digits. */
 export interface LeaseSpecFields {
+  /** The identity of the holder; empty or absent when nobody holds the lease. */
   holderIdentity?: string;
+  /** How long, in whole seconds, contenders wait after the last renewal before they may take the lease. */
   leaseDurationSeconds?: number;
+  /** When the current holder acquired the lease. */
   acquireTime?: string;
+  /** When the holder last renewed the lease. */
   renewTime?: string;
+  /** How many times the lease changed holders. */
   leaseTransitions?: number;
+  /** The coordinated leader election strategy; kept only with the `coordinatedLeaderElection` option. */
   strategy?: string;
+  /** The holder the coordinated leader election asks for; requires `strategy`, kept only with `coordinatedLeaderElection`. */
   preferredHolder?: string;
 }
 
 /** One `metadata.managedFields[]` entry. */
 export interface ManagedFieldsEntry {
+  /** The field manager that owns these fields. */
   manager: string;
+  /** The kind of write that set them: always `Update` (create, update and patch). */
   operation: 'Update';
+  /** The API version the fields were written in. */
   apiVersion: string;
+  /** When this manager last changed its fields (RFC 3339, whole seconds). */
   time: string;
+  /** The format of `fieldsV1`. */
   fieldsType: 'FieldsV1';
+  /** The set of fields this manager owns, in the FieldsV1 format. */
   fieldsV1: JsonObject;
 }
 
 /** `metadata` of a stored Lease. */
 export interface LeaseMetadata {
+  /** The Lease's name, unique in its namespace. */
   name: string;
+  /** The prefix the name was generated from, when the Lease was created with `generateName`. */
   generateName?: string;
+  /** The namespace the Lease lives in. */
   namespace: string;
+  /** Unique to this object: a Lease deleted and created again under the same name gets a new one. */
   uid: string;
+  /** The opaque version of the stored object; every write changes it, and a conditional write names it. */
   resourceVersion: string;
+  /** `metadata.generation`, when set. */
   generation?: number;
+  /** When the Lease was created (RFC 3339, whole seconds). */
   creationTimestamp: string;
+  /** Labels, as written. */
   labels?: Record<string, string>;
+  /** Annotations, as written. */
   annotations?: Record<string, string>;
+  /** Owner references, as written. */
   ownerReferences?: JsonObject[];
+  /** Finalizers, as written. */
   finalizers?: string[];
+  /** Which field manager owns which fields. */
   managedFields?: ManagedFieldsEntry[];
 }
 
 /** A Lease exactly as the emulator serves it over the wire. */
 export interface LeaseObject {
+  /** Always `Lease`. */
   kind: 'Lease';
+  /** Always `coordination.k8s.io/v1`. */
   apiVersion: 'coordination.k8s.io/v1';
+  /** The object's metadata. */
   metadata: LeaseMetadata;
+  /** The lease record. */
   spec: LeaseSpecFields;
 }
 

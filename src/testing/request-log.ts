@@ -5,6 +5,7 @@ import type { LeaseVerb } from './auth.js';
 
 /** One lease API request. */
 export interface RequestRecord {
+  /** The RBAC verb of the request. */
   readonly verb: LeaseVerb;
   /** The namespace of the path; empty for a cluster-wide list or watch. */
   readonly namespace: string;
@@ -20,10 +21,15 @@ export interface RequestRecord {
 
 /** Which records to count; every given field must match. */
 export interface RequestFilter {
+  /** Verb or verbs. @default every verb */
   readonly verb?: LeaseVerb | readonly LeaseVerb[];
+  /** The namespace; `''` for cluster-wide requests. @default every namespace */
   readonly namespace?: string;
+  /** The lease name. @default every lease */
   readonly name?: string;
+  /** The authenticated user. @default every user */
   readonly user?: string;
+  /** The HTTP status answered (0 while unanswered). @default every status */
   readonly status?: number;
 }
 

@@ -6,30 +6,47 @@ import { goQuote } from './go-format.js';
 
 /** One cause of an error (`details.causes[]`). */
 export interface StatusCause {
+  /** A machine-readable cause, e.g. `FieldValueInvalid`. */
   readonly reason?: string;
+  /** A human-readable description of the cause. */
   readonly message?: string;
+  /** The field at fault, e.g. `spec.leaseDurationSeconds`. */
   readonly field?: string;
 }
 
 /** `details` of a Status. */
 export interface StatusDetails {
+  /** The name of the object the error is about. */
   readonly name?: string;
+  /** The API group of that object, e.g. `coordination.k8s.io`. */
   readonly group?: string;
+  /** Its resource or kind, e.g. `leases`. */
   readonly kind?: string;
+  /** Its uid, when known. */
   readonly uid?: string;
+  /** The individual causes, e.g. one per invalid field. */
   readonly causes?: readonly StatusCause[];
+  /** Seconds the client should wait before retrying. */
   readonly retryAfterSeconds?: number;
 }
 
 /** A `meta.k8s.io/v1` Status, as every non-2xx answer (and DELETE) carries it. */
 export interface Status {
+  /** Always `Status`. */
   readonly kind: 'Status';
+  /** Always `v1`. */
   readonly apiVersion: 'v1';
+  /** Always empty. */
   readonly metadata: Readonly<Record<string, never>>;
+  /** `Failure` for an error, `Success` otherwise. */
   readonly status: 'Success' | 'Failure';
+  /** A human-readable description, worded as the API server words it. */
   readonly message?: string;
+  /** A machine-readable reason, e.g. `Conflict`, `NotFound`, `Forbidden`. */
   readonly reason?: string;
+  /** What the error is about. */
   readonly details?: StatusDetails;
+  /** The HTTP status code of the answer. */
   readonly code?: number;
 }
 
