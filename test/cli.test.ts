@@ -306,7 +306,7 @@ class Cli {
     const started = performance.now();
     const env: NodeJS.ProcessEnv = { ...process.env, HOSTNAME: 'cli-test', ...options.env };
     delete env['DEBUG'];
-    delete env['KUBECONFIG'];
+    if (options.env?.['KUBECONFIG'] === undefined) delete env['KUBECONFIG'];
     this.child = options.file === undefined
       ? spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn(options.file, options.fileArgs ?? [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -561,6 +561,61 @@ describe('the leaselocker command against the Lease API emulator', () => {
       const outcome = await run.done;
       assert.equal(outcome.code, 0, outcome.stdout);
       assert.match(outcome.stdout, new RegExp(`${eraseLine}leaselocker: acquired default/\\S+ as cli-test-[a-z0-9]{5} after `));
+    });
+  });
+
+  describe('attacks', () => {
+    it('run --no-wait takes over a lease whose holder stopped renewing long ago, after a lease duration', async () => {
+      const name = uniqueLeaseName('cli-dead');
+      const long = new Date(Date.now() - 3_600_000);
+      emulator.putLease('default', { metadata: { name }, spec: { holderIdentity: 'crashed-pod', leaseDurationSeconds: 2, acquireTime: long, renewTime: long, leaseTransitions: 3 } });
+      const marker = path('ran');
+      const outcome = await leaselocker(['run', '--lease', name, '--no-wait', ...fast, ...cluster(), '--', '/bin/sh', '-c', `touch "${marker}"`]);
+      assert.equal(outcome.code, 0, outcome.stderr);
+      assert.ok(existsSync(marker), 'the command ran');
+      assert.match(outcome.stderr, /stopped renewing/);
+      assert.ok(outcome.ms >= 2_000, `waited out the lease duration on its own clock (${Math.round(outcome.ms)} ms)`);
+    });
+
+    it('run --no-wait still skips a live holder at once', async () => {
+      const name = uniqueLeaseName('cli-live');
+      await holdElsewhere(name);
+      const outcome = await leaselocker(['run', '--lease', name, '--no-wait', ...fast, ...cluster(), '--', '/bin/true']);
+      assert.equal(outcome.code, exitCodes.held, outcome.stderr);
+      assert.doesNotMatch(outcome.stderr, /stopped renewing/, 'a live holder is not waited out');
+    });
+
+    it('a reader of stderr that went away (EPIPE) neither crashes run nor leaves its command unguarded or the lease held', async () => {
+      const name = uniqueLeaseName('cli-epipe');
+      const other = await holdElsewhere(name);
+      const pidFile = path('pid');
+      const run = new Cli(['run', '--lease', name, ...fast, ...cluster(), '--', '/bin/sh', '-c', `echo $$ > "${pidFile}"; sleep 1`]);
+      await waitFor(() => run.stderr.includes('waiting for'), 'the waiting line', 10_000);
+      run.child.stderr?.destroy(); // leaselocker's next message (acquired) meets a broken pipe
+      await other.unlock();
+      const outcome = await run.done;
+      assert.equal(outcome.code, 0, 'the command ran to its end under the lock');
+      assert.ok(existsSync(pidFile), 'the command ran');
+      assert.equal(holderOf(name), '', 'released');
+    });
+
+    it('release --force --yes with stdout closed exits 0 (it released), without a stack trace', async () => {
+      const name = uniqueLeaseName('cli-stdout');
+      leaveLease(name, 'crashed');
+      const cli = new Cli(['release', name, '--force', '--yes', ...cluster()]);
+      cli.child.stdout?.destroy();
+      const outcome = await cli.done;
+      assert.equal(holderOf(name), '', 'released');
+      assert.doesNotMatch(outcome.stderr, /\n\s+at .+:\d+:\d+/);
+      assert.equal(outcome.code, 0);
+    });
+
+    it('an empty file in KUBECONFIG is an empty configuration, as kubectl reads it', async () => {
+      const empty = path('empty');
+      await writeFile(empty, '');
+      const name = uniqueLeaseName('cli-empty-kubeconfig');
+      const outcome = await leaselocker(['status', name, '--json'], { env: { KUBECONFIG: `${empty}:${kubeconfig}` } });
+      assert.equal(outcome.code, exitCodes.noLease, outcome.stderr);
     });
   });
 

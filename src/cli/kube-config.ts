@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -91,6 +91,8 @@ function loadConfig(flags: ClusterFlags, environment: ClusterEnvironment): { kub
 function loadFile(file: string): KubeConfig {
   const kubeConfig = new KubeConfig();
   try {
+    // An empty file is an empty configuration, as kubectl reads it.
+    if (readFileSync(file, 'utf8').trim() === '') return kubeConfig;
     kubeConfig.loadFromFile(file);
   } catch (error) {
     // Only the first line: a YAML error goes on to quote the file, which may hold a token.

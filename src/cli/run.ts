@@ -75,10 +75,23 @@ async function acquire(locker: LeaseLocker, reader: LeaseLock, args: RunArgs, in
       if (interrupted.aborted) throw onInterrupt();
       throw error;
     }
-    if (acquired) return; // a boolean today; an object (or undefined) in a later library
-    throw new CliError(exitCodes.held, `${await heldBy(reader, interrupted)}; the command was not run (--no-wait)`);
+    if (acquired) return;
+    // A holder that stopped renewing long ago (a crashed pod) still looks live to a process that
+    // sees its lease for the first time: a lease is judged by how long this process has seen it
+    // unchanged, never by another machine's clock. Such a lease is waited out once, for a lease
+    // duration, rather than skipped for ever by every run.
+    const expired = await expiredByItsClock(reader, interrupted).catch((error: unknown) => {
+      throw interrupted.aborted ? onInterrupt() : error;
+    });
+    if (!expired) {
+      throw new CliError(exitCodes.held, `${await heldBy(reader, interrupted)}; the command was not run (--no-wait)`);
+    }
+    stderr.write(`leaselocker: ${lease}: its holder stopped renewing; taking it over once it has been seen unchanged for ${formatDuration(args.timing.leaseDurationMs)}\n`);
   }
-  const deadline = args.waitMs === undefined ? undefined : AbortSignal.timeout(args.waitMs);
+  // At least a lease duration (and two periods to notice) when the lease may have to be waited out.
+  const minWaitMs = args.timing.leaseDurationMs + 2 * args.timing.retryPeriodMs;
+  const waitMs = args.waitMs === 0 ? minWaitMs : args.waitMs;
+  const deadline = waitMs === undefined ? undefined : AbortSignal.timeout(waitMs);
   const signal = deadline === undefined ? interrupted : AbortSignal.any([interrupted, deadline]);
   const progress = new WaitProgress(stderr, { lease, identity: locker.identity, leaseDurationMs: args.timing.leaseDurationMs });
   const watching = new AbortController();
@@ -87,7 +100,14 @@ async function acquire(locker: LeaseLocker, reader: LeaseLock, args: RunArgs, in
     watched = watchLease(reader, (state) => progress.see(state), args.timing.retryPeriodMs, watching.signal);
   }, progressDelayMs);
   try {
-    await locker.lock({ signal });
+    try {
+      await locker.lock({ signal });
+    } catch (error) {
+      if (!(deadline?.aborted === true && waitMs !== undefined && waitMs < minWaitMs && !interrupted.aborted)) throw error;
+      // A --wait shorter than a lease duration: a dead holder's lease needs that long to be taken.
+      if (!(await expiredByItsClock(reader, interrupted))) throw error;
+      await locker.lock({ signal: AbortSignal.any([interrupted, AbortSignal.timeout(minWaitMs - waitMs)]) });
+    }
   } catch (error) {
     const unreadable = progress.lastError;
     stopWatching();
@@ -95,7 +115,7 @@ async function acquire(locker: LeaseLocker, reader: LeaseLock, args: RunArgs, in
     progress.finish();
     if (interrupted.aborted) throw onInterrupt();
     if (deadline?.aborted === true) {
-      const waited = formatDuration(args.waitMs ?? 0);
+      const waited = formatDuration(Math.max(waitMs ?? 0, args.waitMs ?? 0));
       if (unreadable !== undefined) throw new ClusterError(`gave up waiting for ${lease} after ${waited}: ${describeFailure(unreadable).message}`);
       throw new CliError(exitCodes.held, `gave up waiting after ${waited}: ${await heldBy(reader, undefined)}; the command was not run`);
     }
@@ -108,6 +128,22 @@ async function acquire(locker: LeaseLocker, reader: LeaseLock, args: RunArgs, in
   function stopWatching(): void {
     clearTimeout(start);
     watching.abort();
+  }
+}
+
+/**
+ * True when a fresh read shows a holder whose lease expired by its own `renewTime` on this
+ * machine's clock: a sign it stopped renewing (a crash), never proof (clocks differ).
+ */
+async function expiredByItsClock(reader: LeaseLock, signal: AbortSignal): Promise<boolean> {
+  try {
+    const record = (await reader.get({ signal: AbortSignal.any([signal, AbortSignal.timeout(5000)]) }))?.record;
+    const renewedAt = record?.renewTime?.getTime() ?? Number.NaN;
+    if (record === undefined || record.holderIdentity === '' || !Number.isFinite(renewedAt)) return false;
+    return renewedAt + record.leaseDurationSeconds * 1000 < Date.now();
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return false;
   }
 }
 
