@@ -544,4 +544,23 @@ printf '%s' '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredent
     assert.equal(child.code, 0, `exited by itself after unlock(): ${child.stderr}`);
     await waitFor(() => eventsAbout(name).length === 2, 'both Events, posted with the credentials the lease requests applied');
   });
+
+  it("an API server whose events endpoint hangs holds up no other server's Events", async () => {
+    const stuck = await startEventsFront(emulator);
+    stuck.mode = 'hang';
+    try {
+      const stuckConfig = stuck.kubeConfig();
+      for (let i = 0; i < 8; i += 1) {
+        const l = new LeaseLocker(stuckConfig, { namespace: 'default', name: uniqueLeaseName('events-stuck') }, 'pod-a', { ...fastTiming, requestTimeoutMs: 10_000, recordEvents: true });
+        lockers.push(l);
+        await l.lock();
+      }
+      await waitFor(() => stuck.pending === 4, 'four posts in flight to the stuck server, the rest queued');
+      const name = uniqueLeaseName('events-healthy');
+      await locker(name, 'pod-b').lock();
+      await waitFor(() => eventsAbout(name).length === 1, 'the healthy server got its Event', 2_000);
+    } finally {
+      await stuck.close();
+    }
+  });
 });
