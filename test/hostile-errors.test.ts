@@ -15,7 +15,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { LeaseApiError, LeaseLocker, LeaseRequestError, LockLostError } from '../src/index.js';
 import type { LeaseLockerOptions } from '../src/index.js';
 import { startLeaseApiEmulator } from '../src/testing/index.js';
-import type { LeaseApiEmulator } from '../src/testing/index.js';
+import { emulatorSuite } from './helpers/emulator-client.js';
 import { uniqueLeaseName } from './suites/lease-server.js';
 
 /** A retry period long enough that "at once" and "after a pause" cannot be confused, even on a loaded machine. */
@@ -98,25 +98,17 @@ async function closedPortUrl(): Promise<string> {
 }
 
 describe('LeaseLocker facing bad access and unreachable servers (emulator)', () => {
-  let emulator: LeaseApiEmulator;
-  const lockers: LeaseLocker[] = [];
-  before(async () => { emulator = await startLeaseApiEmulator(); });
-  after(async () => {
-    emulator.faults.clear();
-    await Promise.all(lockers.map(async (l) => l.unlock().catch(() => false)));
-    await emulator.close();
-  });
-  const locker = (name: string, owner: string, options: LeaseLockerOptions = {}, kubeConfig = emulator.kubeConfig(), namespace = 'default'): LeaseLocker => {
+  const suite = emulatorSuite();
+  const locker = (name: string, owner: string, options: LeaseLockerOptions = {}, kubeConfig = suite.emulator.kubeConfig(), namespace = 'default'): LeaseLocker => {
     const created = new LeaseLocker(kubeConfig, { namespace, name }, owner, { ...timing, ...options });
-    lockers.push(created);
-    return created;
+    return suite.track(created);
   };
 
   it('401 for an unknown token: lock() and tryLock() reject at once, without a retry loop', async () => {
     const name = uniqueLeaseName('unauthorized');
-    const kubeConfig = kubeConfigFor(emulator.url, { token: 'not-a-known-token' });
+    const kubeConfig = kubeConfigFor(suite.emulator.url, { token: 'not-a-known-token' });
     for (const call of [(l: LeaseLocker) => l.lock({ signal: hangGuard() }), (l: LeaseLocker) => l.tryLock({ signal: hangGuard() })]) {
-      emulator.resetRequests();
+      suite.emulator.resetRequests();
       const { error, ms } = await rejection(call(locker(name, 'a', {}, kubeConfig)));
       assert.ok(error instanceof LeaseApiError, String(error));
       assert.equal(error.code, 'API_ERROR');
@@ -124,7 +116,7 @@ describe('LeaseLocker facing bad access and unreachable servers (emulator)', () 
       assert.equal(error.reason, 'Unauthorized');
       assert.ok(ms < promptMs, `rejected after ${Math.round(ms)} ms`);
       // One request, and at most one more with the credentials read again (a rotated token).
-      assert.ok(emulator.countRequests() <= 2, `${emulator.countRequests()} requests`);
+      assert.ok(suite.emulator.countRequests() <= 2, `${suite.emulator.countRequests()} requests`);
     }
   });
 
@@ -134,7 +126,7 @@ describe('LeaseLocker facing bad access and unreachable servers (emulator)', () 
     await a.lock();
     const lost = new Promise<LockLostError>((resolve) => a.once('lost', resolve));
     const revokedAt = performance.now();
-    const fault = emulator.faults.fail({ status: 401 }, { verb: 'update', name });
+    const fault = suite.emulator.faults.fail({ status: 401 }, { verb: 'update', name });
     const error = await lost;
     const ms = performance.now() - revokedAt;
     fault.clear();
@@ -146,18 +138,18 @@ describe('LeaseLocker facing bad access and unreachable servers (emulator)', () 
 
   it('403 on create: lock() rejects at once with the server\'s message', async () => {
     const name = uniqueLeaseName('no-create');
-    const kubeConfig = emulator.addUser(`no-create-${process.pid}`, { verbs: ['get', 'list', 'watch', 'update'] });
+    const kubeConfig = suite.emulator.addUser(`no-create-${process.pid}`, { verbs: ['get', 'list', 'watch', 'update'] });
     const { error, ms } = await rejection(locker(name, 'a', {}, kubeConfig).lock({ signal: hangGuard() }));
     assert.ok(error instanceof LeaseApiError, String(error));
     assert.equal(error.statusCode, 403);
     assert.match(error.statusMessage, /cannot create resource "leases"/);
     assert.ok(ms < promptMs, `rejected after ${Math.round(ms)} ms`);
-    assert.equal(emulator.getLease('default', name), undefined);
+    assert.equal(suite.emulator.getLease('default', name), undefined);
   });
 
   it('a namespace that does not exist: lock() rejects at once with 404 NotFound', async () => {
     const name = uniqueLeaseName('no-namespace');
-    const { error, ms } = await rejection(locker(name, 'a', {}, emulator.kubeConfig(), 'nowhere').lock({ signal: hangGuard() }));
+    const { error, ms } = await rejection(locker(name, 'a', {}, suite.emulator.kubeConfig(), 'nowhere').lock({ signal: hangGuard() }));
     assert.ok(error instanceof LeaseApiError, String(error));
     assert.equal(error.statusCode, 404);
     assert.equal(error.reason, 'NotFound');
@@ -211,7 +203,7 @@ describe('LeaseLocker facing bad access and unreachable servers (emulator)', () 
 
   it('a silent server: aborting lock() or tryLock() in the middle of a request rejects at once', async () => {
     const name = uniqueLeaseName('silent-abort');
-    const hole = emulator.faults.blackhole({ name });
+    const hole = suite.emulator.faults.blackhole({ name });
     try {
       for (const call of [
         async (signal: AbortSignal) => locker(name, 'a', { requestTimeoutMs: 5_000 }).lock({ signal }),
@@ -228,11 +220,11 @@ describe('LeaseLocker facing bad access and unreachable servers (emulator)', () 
   it('backs off where retrying can help: 503 once per retry period, 429 after its Retry-After', async () => {
     const name = uniqueLeaseName('backoff');
     const quick = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 300 };
-    emulator.faults.fail({ status: 503, times: 3 }, { verb: 'list', name });
-    emulator.faults.fail({ status: 429, times: 1, retryAfterSeconds: 1 }, { verb: 'list', name });
+    suite.emulator.faults.fail({ status: 503, times: 3 }, { verb: 'list', name });
+    suite.emulator.faults.fail({ status: 429, times: 1, retryAfterSeconds: 1 }, { verb: 'list', name });
     const a = locker(name, 'a', quick);
     await a.lock();
-    const lists = emulator.requests.filter((r) => r.name === name && r.verb === 'list');
+    const lists = suite.emulator.requests.filter((r) => r.name === name && r.verb === 'list');
     assert.deepEqual(lists.map((r) => r.status), [503, 503, 503, 429, 200]);
     const gaps = lists.slice(1).map((r, i) => r.at - lists[i]!.at);
     // The emulator stamps arrival in whole milliseconds: allow one either way.
@@ -243,7 +235,7 @@ describe('LeaseLocker facing bad access and unreachable servers (emulator)', () 
 
   it('aborting lock() during the pause after a 503 rejects at once', async () => {
     const name = uniqueLeaseName('backoff-abort');
-    const fault = emulator.faults.fail({ status: 503 }, { name });
+    const fault = suite.emulator.faults.fail({ status: 503 }, { name });
     try {
       const { afterAbortMs } = await abortAfter(timing.retryPeriodMs / 2, async (signal) => locker(name, 'a').lock({ signal }));
       assert.ok(afterAbortMs < 200, `rejected ${Math.round(afterAbortMs)} ms after the abort`);
@@ -257,12 +249,12 @@ describe('LeaseLocker facing bad access and unreachable servers (emulator)', () 
     const name = uniqueLeaseName('unlock-abort');
     const a = locker(name, 'a', { requestTimeoutMs: 5_000 });
     await a.lock();
-    const hole = emulator.faults.blackhole({ name, verb: 'update' });
+    const hole = suite.emulator.faults.blackhole({ name, verb: 'update' });
     const { afterAbortMs } = await abortAfter(300, async (signal) => a.unlock({ signal }));
     hole.clear();
     assert.ok(afterAbortMs < 200, `rejected ${Math.round(afterAbortMs)} ms after the abort`);
     assert.equal(await a.unlock(), true);
-    assert.equal(emulator.getLease('default', name)?.spec.holderIdentity, '');
+    assert.equal(suite.emulator.getLease('default', name)?.spec.holderIdentity, '');
   });
 
   it('withLock(): aborting its signal while it waits rejects it, runs nothing, and leaves nothing held', async () => {
@@ -273,7 +265,7 @@ describe('LeaseLocker facing bad access and unreachable servers (emulator)', () 
     const { afterAbortMs } = await abortAfter(300, async (signal) => locker(name, 'a').withLock(() => { ran = true; }, { signal }));
     assert.ok(afterAbortMs < 200, `rejected ${Math.round(afterAbortMs)} ms after the abort`);
     assert.equal(ran, false);
-    assert.equal(emulator.getLease('default', name)?.spec.holderIdentity, 'holder');
+    assert.equal(suite.emulator.getLease('default', name)?.spec.holderIdentity, 'holder');
     await holder.unlock();
   });
 });

@@ -6,13 +6,12 @@ import assert from 'node:assert/strict';
 import type { RequestOptions } from 'node:https';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { User } from '@kubernetes/client-node';
 import { CredentialError, LeaseApiError, LeaseLocker, LeaseRequestError } from '../src/index.js';
 import type { LeaseLockerOptions } from '../src/index.js';
-import { startLeaseApiEmulator } from '../src/testing/index.js';
-import type { LeaseApiEmulator } from '../src/testing/index.js';
+import { emulatorSuite } from './helpers/emulator-client.js';
 import { runUntilExit } from './helpers/child-exit.js';
 import { waitFor } from './helpers/wait-for.js';
 import { fastTiming } from './suites/locker-behaviour.js';
@@ -62,39 +61,31 @@ async function startRelay(target: string): Promise<{ readonly url: string; reado
 }
 
 describe('LeaseLock over its own HTTP path (emulator)', () => {
-  let emulator: LeaseApiEmulator;
-  const lockers: LeaseLocker[] = [];
-  before(async () => { emulator = await startLeaseApiEmulator(); });
-  after(async () => {
-    emulator.faults.clear();
-    await Promise.all(lockers.map(async (l) => l.unlock().catch(() => false)));
-    await emulator.close();
-  });
+  const suite = emulatorSuite();
   const locker = (kubeConfig: KubeConfig, name: string, owner: string, options: LeaseLockerOptions = {}): LeaseLocker => {
     const created = new LeaseLocker(kubeConfig, { namespace: 'default', name }, owner, { ...fastTiming, ...options });
-    lockers.push(created);
-    return created;
+    return suite.track(created);
   };
 
   describe('credentials', () => {
     it('answers a 401 with one more attempt, with the credentials applied afresh', async () => {
       const name = uniqueLeaseName('unauthorized-once');
-      emulator.faults.fail({ status: 401, times: 1 }, { verb: ['get', 'list'], name });
-      const a = locker(emulator.kubeConfig(), name, 'a');
+      suite.emulator.faults.fail({ status: 401, times: 1 }, { verb: ['get', 'list'], name });
+      const a = locker(suite.emulator.kubeConfig(), name, 'a');
       assert.ok(await a.tryLock());
-      assert.equal(emulator.countRequests({ name, verb: ['get', 'list'] }), 2, 'the 401 and the retried read');
+      assert.equal(suite.emulator.countRequests({ name, verb: ['get', 'list'] }), 2, 'the 401 and the retried read');
       await a.unlock();
     });
 
     it('a second 401 in a row is the answer: API_ERROR 401, not retried', async () => {
       const name = uniqueLeaseName('unauthorized-twice');
-      const fault = emulator.faults.fail({ status: 401 }, { verb: ['get', 'list'], name });
+      const fault = suite.emulator.faults.fail({ status: 401 }, { verb: ['get', 'list'], name });
       try {
-        const a = locker(emulator.kubeConfig(), name, 'a');
+        const a = locker(suite.emulator.kubeConfig(), name, 'a');
         const error: unknown = await a.lock({ signal: AbortSignal.timeout(5_000) }).then(() => undefined, (e: unknown) => e);
         assert.ok(error instanceof LeaseApiError, String(error));
         assert.equal(error.statusCode, 401);
-        assert.equal(emulator.countRequests({ name, verb: ['get', 'list'] }), 2);
+        assert.equal(suite.emulator.countRequests({ name, verb: ['get', 'list'] }), 2);
       } finally {
         fault.clear();
       }
@@ -102,7 +93,7 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
 
     it('a credential call that fails rejects that call at once with CredentialError; the next call applies them afresh', async () => {
       const name = uniqueLeaseName('credential-fails-once');
-      const kubeConfig = kubeConfigFor(emulator.url, { name: 'plugin-user' });
+      const kubeConfig = kubeConfigFor(suite.emulator.url, { name: 'plugin-user' });
       let calls = 0;
       kubeConfig.addAuthenticator({
         isAuthProvider: (user) => user.name === 'plugin-user',
@@ -110,38 +101,38 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
           calls += 1;
           if (calls === 1) return Promise.reject(new Error('the credential plugin could not reach its identity provider'));
           const target = options as RequestOptions;
-          target.headers = { ...target.headers, Authorization: `Bearer ${emulator.token()}` };
+          target.headers = { ...target.headers, Authorization: `Bearer ${suite.emulator.token()}` };
           return Promise.resolve();
         },
       });
       const a = locker(kubeConfig, name, 'a');
-      const sentBefore = emulator.countRequests();
+      const sentBefore = suite.emulator.countRequests();
       const error: unknown = await a.lock({ signal: AbortSignal.timeout(5_000) }).then(() => undefined, (e: unknown) => e);
       assert.ok(error instanceof CredentialError, String(error));
       assert.equal(error.code, 'CREDENTIALS');
       assert.match(error.message, /identity provider/);
-      assert.equal(emulator.countRequests(), sentBefore, 'no request was sent');
+      assert.equal(suite.emulator.countRequests(), sentBefore, 'no request was sent');
       await a.lock();
       assert.equal(a.isLocked, true);
-      const sent = emulator.countRequests() - sentBefore;
+      const sent = suite.emulator.countRequests() - sentBefore;
       assert.equal(calls, 1 + sent, 'applied for every request');
     });
 
     it('a hold survives its token rotating and the old token being revoked', async () => {
       const name = uniqueLeaseName('token-rotation');
-      emulator.addUser('rotating-old');
-      emulator.addUser('rotating-new');
-      const oldToken = emulator.token('rotating-old');
-      const kubeConfig = kubeConfigFor(emulator.url, { name: 'rotating', token: oldToken });
+      suite.emulator.addUser('rotating-old');
+      suite.emulator.addUser('rotating-new');
+      const oldToken = suite.emulator.token('rotating-old');
+      const kubeConfig = kubeConfigFor(suite.emulator.url, { name: 'rotating', token: oldToken });
       const a = locker(kubeConfig, name, 'a', { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 100 });
       let lost: unknown;
       a.on('lost', (error) => { lost = error; });
       await a.lock();
-      await waitFor(() => emulator.countRequests({ name, verb: 'update', user: 'rotating-old' }) >= 3, 'renewals with the old token');
+      await waitFor(() => suite.emulator.countRequests({ name, verb: 'update', user: 'rotating-old' }) >= 3, 'renewals with the old token');
       // Rotate: the KubeConfig now holds the new token; then revoke the old one.
-      kubeConfig.users = [{ name: 'rotating', token: emulator.token('rotating-new') }];
-      emulator.faults.onRequest((request) => (request.headers.authorization === `Bearer ${oldToken}` ? { status: 401 } : undefined), { name });
-      await waitFor(() => emulator.countRequests({ name, verb: 'update', user: 'rotating-new' }) >= 5, 'renewals with the new token');
+      kubeConfig.users = [{ name: 'rotating', token: suite.emulator.token('rotating-new') }];
+      suite.emulator.faults.onRequest((request) => (request.headers.authorization === `Bearer ${oldToken}` ? { status: 401 } : undefined), { name });
+      await waitFor(() => suite.emulator.countRequests({ name, verb: 'update', user: 'rotating-new' }) >= 5, 'renewals with the new token');
       assert.equal(lost, undefined);
       assert.equal(a.isLocked, true);
       assert.equal(await a.unlock(), true);
@@ -150,16 +141,16 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
 
   describe('requests that can never be sent fail at once', () => {
     const noCluster = (): KubeConfig => {
-      const kubeConfig = emulator.kubeConfig();
+      const kubeConfig = suite.emulator.kubeConfig();
       kubeConfig.setCurrentContext('no-such-context');
       return kubeConfig;
     };
 
     for (const [what, make, pattern] of [
       ['a KubeConfig without a current cluster', noCluster, /no current cluster/],
-      ['a plain http server without skipTLSVerify', () => kubeConfigFor(emulator.url, { name: 'u', token: emulator.token() }, {}), /insecure-skip-tls-verify/],
-      ['a server URL that is not http(s)', () => kubeConfigFor('ftp://127.0.0.1:1', { name: 'u', token: emulator.token() }), /neither https nor http/],
-      ['a token Node refuses to send (a line break in it)', () => kubeConfigFor(emulator.url, { name: 'u', token: `${emulator.token()}\n` }), /Authorization/],
+      ['a plain http server without skipTLSVerify', () => kubeConfigFor(suite.emulator.url, { name: 'u', token: suite.emulator.token() }, {}), /insecure-skip-tls-verify/],
+      ['a server URL that is not http(s)', () => kubeConfigFor('ftp://127.0.0.1:1', { name: 'u', token: suite.emulator.token() }), /neither https nor http/],
+      ['a token Node refuses to send (a line break in it)', () => kubeConfigFor(suite.emulator.url, { name: 'u', token: `${suite.emulator.token()}\n` }), /Authorization/],
     ] as const) {
       it(`${what}: lock() and tryLock() reject with a LeaseRequestError that is not retryable`, async () => {
         const name = uniqueLeaseName('never-sent');
@@ -172,13 +163,13 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
           assert.equal(error.code, 'REQUEST_FAILED');
           assert.match(error.message, pattern);
         }
-        assert.equal(emulator.countRequests({ name }), 0);
+        assert.equal(suite.emulator.countRequests({ name }), 0);
       });
     }
 
     it('unlockWithRetry() rejects at once too', async () => {
       const name = uniqueLeaseName('never-sent-unlock');
-      const kubeConfig = emulator.kubeConfig();
+      const kubeConfig = suite.emulator.kubeConfig();
       const a = locker(kubeConfig, name, 'a', { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
       await a.lock();
       kubeConfig.setCurrentContext('no-such-context');
@@ -190,9 +181,9 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
     });
 
     it('connection refused stays retryable: lock() keeps trying until its signal ends it', async () => {
-      const relay = await startRelay(emulator.url);
+      const relay = await startRelay(suite.emulator.url);
       await relay.close(); // nothing listens on its port any more
-      const a = locker(kubeConfigFor(relay.url, { name: 'u', token: emulator.token() }), uniqueLeaseName('refused'), 'a', { retryPeriodMs: 20 });
+      const a = locker(kubeConfigFor(relay.url, { name: 'u', token: suite.emulator.token() }), uniqueLeaseName('refused'), 'a', { retryPeriodMs: 20 });
       const signal = AbortSignal.timeout(300);
       await assert.rejects(a.lock({ signal }), (error) => error === signal.reason);
     });
@@ -201,29 +192,29 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
   describe('watches and connections', () => {
     it('lockers with different KubeConfigs do not share a watch; lockers with one KubeConfig do', async () => {
       const name = uniqueLeaseName('watch-per-credentials');
-      emulator.putLease('default', { metadata: { name }, spec: { holderIdentity: 'other', leaseDurationSeconds: 30 } });
-      const shared = emulator.addUser('watcher-shared');
+      suite.emulator.putLease('default', { metadata: { name }, spec: { holderIdentity: 'other', leaseDurationSeconds: 30 } });
+      const shared = suite.emulator.addUser('watcher-shared');
       const slowPolls = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 5_000 };
       const waiters = [
         locker(shared, name, 'w1', slowPolls),
         locker(shared, name, 'w2', slowPolls),
-        locker(emulator.addUser('watcher-other'), name, 'w3', slowPolls),
+        locker(suite.emulator.addUser('watcher-other'), name, 'w3', slowPolls),
       ];
       const controller = new AbortController();
       const locks = waiters.map(async (w) => w.lock({ signal: controller.signal }).catch(() => undefined));
-      await waitFor(() => emulator.openWatches === 2, 'two watches: one per KubeConfig');
-      assert.equal(emulator.countRequests({ name, verb: 'watch', user: 'watcher-shared' }), 1);
-      assert.equal(emulator.countRequests({ name, verb: 'watch', user: 'watcher-other' }), 1);
+      await waitFor(() => suite.emulator.openWatches === 2, 'two watches: one per KubeConfig');
+      assert.equal(suite.emulator.countRequests({ name, verb: 'watch', user: 'watcher-shared' }), 1);
+      assert.equal(suite.emulator.countRequests({ name, verb: 'watch', user: 'watcher-other' }), 1);
       controller.abort();
       await Promise.all(locks);
-      await waitFor(() => emulator.openWatches === 0, 'the watches closed');
-      emulator.deleteLease('default', name);
+      await waitFor(() => suite.emulator.openWatches === 0, 'the watches closed');
+      suite.emulator.deleteLease('default', name);
     });
 
     it('reuses its connections across requests', async () => {
-      const relay = await startRelay(emulator.url);
+      const relay = await startRelay(suite.emulator.url);
       try {
-        const kubeConfig = kubeConfigFor(relay.url, { name: 'u', token: emulator.token() });
+        const kubeConfig = kubeConfigFor(relay.url, { name: 'u', token: suite.emulator.token() });
         const name = uniqueLeaseName('reuse');
         const a = locker(kubeConfig, name, 'a', { leaseDurationMs: 2_000, renewDeadlineMs: 1_000, retryPeriodMs: 20 });
         let renewals = 0;
@@ -231,7 +222,7 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
         await a.lock();
         await waitFor(() => renewals >= 20, 'twenty renewals');
         await a.unlock();
-        assert.ok(emulator.countRequests({ name }) >= 22);
+        assert.ok(suite.emulator.countRequests({ name }) >= 22);
         assert.equal(relay.connections(), 1, 'one connection for every request');
       } finally {
         await relay.close();
@@ -239,7 +230,7 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
     });
 
     it('leaves nothing running: a process exits by itself after unlock, though the server keeps its connections open', async () => {
-      const relay = await startRelay(emulator.url);
+      const relay = await startRelay(suite.emulator.url);
       try {
         const script = `
           import { KubeConfig } from '@kubernetes/client-node';
@@ -247,7 +238,7 @@ describe('LeaseLock over its own HTTP path (emulator)', () => {
           const kubeConfig = new KubeConfig();
           kubeConfig.loadFromOptions({
             clusters: [{ name: 'c', server: ${JSON.stringify(relay.url)}, skipTLSVerify: true }],
-            users: [{ name: 'u', token: ${JSON.stringify(emulator.token())} }],
+            users: [{ name: 'u', token: ${JSON.stringify(suite.emulator.token())} }],
             contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }],
             currentContext: 'ctx',
           });

@@ -1,29 +1,20 @@
 // LeaseLocker over HTTP against the emulator's injected faults: errors, silence, lost answers.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LeaseApiError, LeaseLocker, LeaseRequestError, LockLostError, systemClock } from '../src/index.js';
 import type { Clock, LeaseLockerOptions } from '../src/index.js';
-import { startLeaseApiEmulator } from '../src/testing/index.js';
-import type { LeaseApiEmulator } from '../src/testing/index.js';
+import { emulatorSuite } from './helpers/emulator-client.js';
 import { runUntilExit } from './helpers/child-exit.js';
 import { waitFor } from './helpers/wait-for.js';
 import { fastTiming } from './suites/locker-behaviour.js';
 import { uniqueLeaseName } from './suites/lease-server.js';
 
 describe('LeaseLocker under API faults (emulator)', () => {
-  let emulator: LeaseApiEmulator;
-  const lockers: LeaseLocker[] = [];
-  before(async () => { emulator = await startLeaseApiEmulator(); });
-  after(async () => {
-    emulator.faults.clear();
-    await Promise.all(lockers.map(async (l) => l.unlock().catch(() => false)));
-    await emulator.close();
-  });
-  const locker = (name: string, owner: string, options: LeaseLockerOptions = {}, kubeConfig = emulator.kubeConfig()): LeaseLocker => {
+  const suite = emulatorSuite();
+  const locker = (name: string, owner: string, options: LeaseLockerOptions = {}, kubeConfig = suite.emulator.kubeConfig()): LeaseLocker => {
     const created = new LeaseLocker(kubeConfig, { namespace: 'default', name }, owner, { ...fastTiming, ...options });
-    lockers.push(created);
-    return created;
+    return suite.track(created);
   };
 
   it('declares the loss when renewals keep failing, before the lease could expire for others', async () => {
@@ -36,10 +27,10 @@ describe('LeaseLocker under API faults (emulator)', () => {
     const name = uniqueLeaseName('failing-renewals');
     const a = locker(name, 'a', { ...timing, clock });
     await a.lock();
-    let lastRenewalStart: Date | string = emulator.getLease('default', name)?.spec.renewTime ?? assert.fail('no renewTime');
+    let lastRenewalStart: Date | string = suite.emulator.getLease('default', name)?.spec.renewTime ?? assert.fail('no renewTime');
     a.on('renewed', ({ renewTime }) => { lastRenewalStart = renewTime ?? assert.fail('a renewal without renewTime'); });
     const lost = new Promise<number>((resolve) => a.once('lost', () => resolve(clock.now())));
-    const fault = emulator.faults.fail({ status: 503 }, { verb: 'update', name });
+    const fault = suite.emulator.faults.fail({ status: 503 }, { verb: 'update', name });
     const lostAt = await lost;
     fault.clear();
     const sinceRenewal = lostAt - (new Date(lastRenewalStart).getTime() - offset);
@@ -47,24 +38,24 @@ describe('LeaseLocker under API faults (emulator)', () => {
     assert.ok(sinceRenewal >= timing.renewDeadlineMs - 1, `kept trying until the deadline (${sinceRenewal.toFixed(1)} ms)`);
     assert.ok(sinceRenewal < timing.leaseDurationMs, `lost ${Math.round(sinceRenewal)} ms after the last renewal started`);
     // At 300 ms apart about five fit in the deadline; a loaded machine may manage fewer.
-    assert.ok(emulator.countRequests({ verb: 'update', name, status: 503 }) >= 2, 'retried within the deadline');
+    assert.ok(suite.emulator.countRequests({ verb: 'update', name, status: 503 }) >= 2, 'retried within the deadline');
   });
 
   it('lock() retries 500 and 429 and then acquires', async () => {
     const name = uniqueLeaseName('transient');
-    emulator.faults.fail({ status: 500, times: 1 }, { verb: 'list', name });
-    emulator.faults.fail({ status: 429, times: 1, retryAfterSeconds: 0 }, { verb: 'list', name });
+    suite.emulator.faults.fail({ status: 500, times: 1 }, { verb: 'list', name });
+    suite.emulator.faults.fail({ status: 429, times: 1, retryAfterSeconds: 0 }, { verb: 'list', name });
     const a = locker(name, 'a');
     await a.lock();
     assert.equal(a.isLocked, true);
-    assert.equal(emulator.countRequests({ verb: 'list', name }), 3);
+    assert.equal(suite.emulator.countRequests({ verb: 'list', name }), 3);
     await a.unlock();
   });
 
   it('fails lock() at once with 401 for an unknown token', async () => {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromOptions({
-      clusters: [{ name: 'e', server: emulator.url, skipTLSVerify: true }],
+      clusters: [{ name: 'e', server: suite.emulator.url, skipTLSVerify: true }],
       users: [{ name: 'u', token: 'not-a-known-token' }],
       contexts: [{ name: 'c', cluster: 'e', user: 'u' }],
       currentContext: 'c',
@@ -75,11 +66,11 @@ describe('LeaseLocker under API faults (emulator)', () => {
 
   it('times out requests to a silent server: tryLock rejects, lock() waits it out', async () => {
     const name = uniqueLeaseName('silent');
-    const hole = emulator.faults.blackhole({ name });
+    const hole = suite.emulator.faults.blackhole({ name });
     const a = locker(name, 'a', { requestTimeoutMs: 150 });
     await assert.rejects(a.tryLock(), (e: unknown) => e instanceof LeaseRequestError && e.timedOut && e.code === 'REQUEST_FAILED');
     const locking = a.lock();
-    await waitFor(() => emulator.requests.filter((r) => r.name === name).length >= 2, 'a retry after the timeout');
+    await waitFor(() => suite.emulator.requests.filter((r) => r.name === name).length >= 2, 'a retry after the timeout');
     hole.clear();
     await locking;
     assert.equal(a.isLocked, true);
@@ -90,7 +81,7 @@ describe('LeaseLocker under API faults (emulator)', () => {
     const name = uniqueLeaseName('silent-renewal');
     const a = locker(name, 'a');
     await a.lock();
-    const hole = emulator.faults.blackhole({ name, verb: 'update' });
+    const hole = suite.emulator.faults.blackhole({ name, verb: 'update' });
     // The signal, not isLocked: isLocked turns false at the deadline, the signal when the timers run.
     await waitFor(() => a.signal.aborted, 'the loss', 4_000);
     hole.clear();
@@ -102,24 +93,24 @@ describe('LeaseLocker under API faults (emulator)', () => {
     const name = uniqueLeaseName('lost-answer');
     const a = locker(name, 'a', { requestTimeoutMs: 200 });
     await a.lock();
-    emulator.faults.latency(400, { verb: 'update', name, phase: 'response', times: 1 });
-    emulator.resetRequests();
-    await waitFor(() => emulator.countRequests({ verb: 'get', name }) >= 1 && emulator.countRequests({ verb: 'update', name }) >= 2, 'a read and a renewal after the timeout');
+    suite.emulator.faults.latency(400, { verb: 'update', name, phase: 'response', times: 1 });
+    suite.emulator.resetRequests();
+    await waitFor(() => suite.emulator.countRequests({ verb: 'get', name }) >= 1 && suite.emulator.countRequests({ verb: 'update', name }) >= 2, 'a read and a renewal after the timeout');
     assert.equal(a.isLocked, true);
     assert.equal(await a.unlock(), true);
-    assert.equal(emulator.getLease('default', name)?.spec.holderIdentity, '');
+    assert.equal(suite.emulator.getLease('default', name)?.spec.holderIdentity, '');
   });
 
   it('costs one write per retry period while holding, and no read', async () => {
     const name = uniqueLeaseName('cost');
     const a = locker(name, 'a', { leaseDurationMs: 2_000, renewDeadlineMs: 1_000, retryPeriodMs: 100 });
     await a.lock();
-    emulator.resetRequests();
+    suite.emulator.resetRequests();
     let renewals = 0;
     a.on('renewed', () => { renewals += 1; });
     await waitFor(() => renewals >= 8, 'eight renewals');
-    assert.equal(emulator.countRequests({ name, verb: 'get' }), 0);
-    assert.equal(emulator.countRequests({ name, verb: 'update' }), renewals);
+    assert.equal(suite.emulator.countRequests({ name, verb: 'get' }), 0);
+    assert.equal(suite.emulator.countRequests({ name, verb: 'update' }), renewals);
     await a.unlock();
   });
 

@@ -1,10 +1,12 @@
 // Helpers for driving the Lease API emulator through the real client and raw HTTP.
 
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import type { TestContext } from 'node:test';
 
 import { ApiException, CoordinationV1Api, Watch, type KubeConfig } from '@kubernetes/client-node';
 
+import type { LeaseLocker } from '../../src/lease-locker.js';
 import { startLeaseApiEmulator, type LeaseApiEmulator, type LeaseApiEmulatorOptions, type Status } from '../../src/testing/index.js';
 
 /** Starts an emulator that closes when the test ends. */
@@ -12,6 +14,33 @@ export async function startEmulator(t: TestContext, options: LeaseApiEmulatorOpt
   const emulator = await startLeaseApiEmulator(options);
   t.after(() => emulator.close());
   return emulator;
+}
+
+/**
+ * The fixture of a suite of locker tests over one emulator: starts it before the suite's tests;
+ * after them clears its faults, unlocks every locker handed to `track`, and closes it.
+ */
+export function emulatorSuite(): { readonly emulator: LeaseApiEmulator; track(locker: LeaseLocker): LeaseLocker } {
+  let started: LeaseApiEmulator | undefined;
+  const lockers: LeaseLocker[] = [];
+  before(async () => {
+    started = await startLeaseApiEmulator();
+  });
+  after(async () => {
+    started?.faults.clear();
+    await Promise.all(lockers.map(async (l) => l.unlock().catch(() => false)));
+    await started?.close();
+  });
+  return {
+    get emulator(): LeaseApiEmulator {
+      if (started === undefined) throw new Error('the emulator starts before the suite\'s tests');
+      return started;
+    },
+    track(locker: LeaseLocker): LeaseLocker {
+      lockers.push(locker);
+      return locker;
+    },
+  };
 }
 
 /** A CoordinationV1Api client for the emulator's admin or for a user. */
