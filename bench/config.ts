@@ -2,7 +2,7 @@
 import type { Design } from './protocol.js';
 import type { ServerChoice } from './target-server.js';
 
-export const scenarioNames = ['uncontended', 'api-cost', 'handoff', 'crash-takeover', 'scale'] as const;
+export const scenarioNames = ['uncontended', 'api-cost', 'handoff', 'fairness', 'crash-takeover', 'scale'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 export interface BenchConfig {
@@ -18,6 +18,8 @@ export interface BenchConfig {
     /** Handoffs run first and not recorded (connections, JIT). */
     readonly warmup: number;
   };
+  /** W waiters + 1 looping lock() → hold → unlock() for `durationMs` per design, or until `maxAcquisitions`. */
+  readonly fairness: { readonly waiters: number; readonly durationMs: number; readonly holdMs: number; readonly maxAcquisitions: number };
   readonly crashTakeover: { readonly repetitions: number; readonly waiters: number };
   /** Each API-cost window spans this many of the holder's renewals. */
   readonly apiCost: { readonly renewalsPerWindow: number };
@@ -26,7 +28,7 @@ export interface BenchConfig {
 }
 
 export const usage = `Usage: npm run bench -- [--quick] [--real | --emulator] [--only=${scenarioNames.join(',')}]
-  --quick      fewer samples, shorter windows, no 50-waiter handoff (about 3 minutes)
+  --quick      fewer samples, shorter windows, no 50-waiter handoff (about 5 minutes)
   --real       use a real kube-apiserver (fail if it cannot be started)
   --emulator   use the built-in Lease API emulator
   --only=LIST  run only these scenarios`;
@@ -57,11 +59,12 @@ function fullConfig(server: ServerChoice, scenarios: readonly ScenarioName[]): B
     server,
     scenarios,
     runDeadlineMs: 35 * 60_000,
-    handoff: { waiterCounts: [1, 10, 50], samples: { 'leaselocker': 200, 'polling': 25, 'client-go': 25 }, warmup: 5 },
+    handoff: { waiterCounts: [1, 10, 20, 50], samples: { 'leaselocker': 150, 'polling': 20, 'client-go': 20 }, warmup: 3 },
+    fairness: { waiters: 20, durationMs: 60_000, holdMs: 20, maxAcquisitions: 4_000 },
     crashTakeover: { repetitions: 3, waiters: 2 },
-    apiCost: { renewalsPerWindow: 15 },
-    uncontended: { warmupCycles: 10, maxCycles: 2_000, maxDurationMs: 15_000 },
-    scale: { leases: 1_000, warmupMs: 4_000, measureMs: 120_000, concurrency: 20 },
+    apiCost: { renewalsPerWindow: 8 },
+    uncontended: { warmupCycles: 10, maxCycles: 2_000, maxDurationMs: 10_000 },
+    scale: { leases: 1_000, warmupMs: 4_000, measureMs: 45_000, concurrency: 20 },
   };
 }
 
@@ -70,12 +73,13 @@ function quickConfig(server: ServerChoice, scenarios: readonly ScenarioName[]): 
     quick: true,
     server,
     scenarios,
-    runDeadlineMs: 8 * 60_000,
+    runDeadlineMs: 12 * 60_000,
     // 50 waiters only in a full run: starting 51 processes twice takes most of a minute.
-    handoff: { waiterCounts: [1, 10], samples: { 'leaselocker': 20, 'polling': 4, 'client-go': 4 }, warmup: 2 },
+    handoff: { waiterCounts: [1, 10, 20], samples: { 'leaselocker': 20, 'polling': 3, 'client-go': 3 }, warmup: 1 },
+    fairness: { waiters: 10, durationMs: 15_000, holdMs: 20, maxAcquisitions: 1_500 },
     crashTakeover: { repetitions: 1, waiters: 2 },
-    apiCost: { renewalsPerWindow: 4 },
+    apiCost: { renewalsPerWindow: 3 },
     uncontended: { warmupCycles: 5, maxCycles: 300, maxDurationMs: 3_000 },
-    scale: { leases: 200, warmupMs: 3_000, measureMs: 10_000, concurrency: 20 },
+    scale: { leases: 200, warmupMs: 3_000, measureMs: 8_000, concurrency: 20 },
   };
 }

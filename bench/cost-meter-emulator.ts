@@ -18,6 +18,9 @@ export function emulatorCostMeter(emulator: LeaseApiEmulator, namespace: string,
       byUser: new Map(users().map((user) => [user, count(user)])),
       background: emptyCounts(),
       openWatches: emulator.openWatches,
+      writeConflicts: emulator.countRequests({ verb: ['create', 'update', 'patch'], namespace, status: 409 }),
+      succeededWrites: emulator.countRequests({ verb: ['create', 'update', 'patch'], namespace, status: 200 })
+        + emulator.countRequests({ verb: ['create', 'update', 'patch'], namespace, status: 201 }),
     }),
     dispose: () => undefined,
   };

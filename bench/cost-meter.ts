@@ -15,6 +15,13 @@ export interface CostMark {
   readonly background: VerbCounts;
   /** Lease watches open now. */
   readonly openWatches: number;
+  /** Lease writes (create, update, patch) answered 409 Conflict so far, in the benchmark namespace. */
+  readonly writeConflicts: number;
+  /**
+   * Lease writes in the benchmark namespace that succeeded so far, counted apart from the
+   * request counters (watch events on a real server, answers on the emulator): a cross-check.
+   */
+  readonly succeededWrites: number;
 }
 
 export interface CostMeter {
@@ -38,6 +45,11 @@ export function scale(counts: VerbCounts, factor: number): VerbCounts {
   const result = emptyCounts();
   for (const verb of verbs) result[verb] = counts[verb] * factor;
   return result;
+}
+
+/** POST, PUT and PATCH: the requests that try to change a Lease (deletes are counted apart). */
+export function leaseWrites(counts: VerbCounts): number {
+  return counts.create + counts.update + counts.patch;
 }
 
 export function writes(counts: VerbCounts): number {

@@ -30,6 +30,8 @@ export interface PollingLockerEvents {
   /** `startedAt`: wall-clock ms when the renewal round began (before its GET). */
   renewed: [event: { readonly renewTime: Date; readonly startedAt: number }];
   lost: [error: Error];
+  /** A Lease write (create or update) was answered with HTTP `status`, or 0 when it got no answer. */
+  wrote: [status: number];
 }
 
 const jitterFactor = 1.2;
@@ -75,7 +77,7 @@ export class PollingLocker extends EventEmitter<PollingLockerEvents> {
     const lease = await this.#lock.get();
     if (lease?.record.holderIdentity !== this.#identity) return false;
     const now = new Date();
-    await this.#lock.update({ ...lease.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }, lease);
+    await this.#observed(this.#lock.update({ ...lease.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }, lease));
     return true;
   }
 
@@ -155,9 +157,22 @@ export class PollingLocker extends EventEmitter<PollingLockerEvents> {
       renewTime: now,
       leaseTransitions: (current?.leaseTransitions ?? 0) + (ours || current === undefined ? 0 : 1),
     };
-    if (lease === undefined) await this.#lock.create(record, { signal });
-    else await this.#lock.update(record, lease, { signal });
+    if (lease === undefined) await this.#observed(this.#lock.create(record, { signal }));
+    else await this.#observed(this.#lock.update(record, lease, { signal }));
     return now;
+  }
+
+  /** A write's outcome, told as 'wrote' (the benchmark checks the server's counts against these). */
+  async #observed<T>(write: Promise<T>): Promise<T> {
+    try {
+      const result = await write;
+      this.emit('wrote', 200);
+      return result;
+    } catch (error) {
+      const status = typeof error === 'object' && error !== null && 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 0;
+      this.emit('wrote', status);
+      throw error;
+    }
   }
 }
 

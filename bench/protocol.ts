@@ -64,6 +64,12 @@ export interface ScaleParams {
 export type WorkerCommand =
   | { readonly type: 'lock' }
   | { readonly type: 'unlock' }
+  /**
+   * Contend on its own: lock(), hold `holdMs`, unlock(), lock() again at once, reporting each
+   * step as the commands above do, until `untilAt` (wall clock, ms) or 'stop'. In the worker,
+   * so that no round trip to the benchmark sits between an unlock() and the next lock().
+   */
+  | { readonly type: 'loop'; readonly holdMs: number; readonly untilAt: number }
   /** Unlock if holding, then exit. */
   | { readonly type: 'stop' };
 
@@ -103,6 +109,15 @@ export type WorkerMessage =
   /** A renewal succeeded; `startedAt` is when it started (wall clock, ms). */
   | { readonly type: 'renewed'; readonly at: number; readonly startedAt: number }
   | { readonly type: 'lost'; readonly at: number; readonly reason: string }
+  /**
+   * A Lease write (POST, PUT or PATCH) of the worker's own was answered with HTTP `status`
+   * (0: no response). The polling and client-go contenders report these, so that the writes
+   * counted at the server can be checked against what the clients sent (leaselocker does not
+   * tell of its requests).
+   */
+  | { readonly type: 'wrote'; readonly at: number; readonly status: number }
+  /** A 'loop' ended (its time was up): the worker holds nothing and waits for nothing. */
+  | { readonly type: 'loop-ended'; readonly at: number }
   /** The scale worker holds every lease and starts measuring. */
   | { readonly type: 'measuring'; readonly at: number }
   | { readonly type: 'uncontended-result'; readonly at: number; readonly result: UncontendedResult }

@@ -31,10 +31,11 @@ export function tableMarkdown(rows: readonly Row[], shown: readonly Design[]): s
   ];
   for (const row of rows) {
     const unit = row.unit === '' ? '' : ` ${row.unit}`;
+    const note = (design: Design): string => (row.notes?.[design] === undefined ? '' : ` (${row.notes[design]})`);
     const cells = [
       row.scenario,
       row.metric,
-      ...shown.map((design) => (row.values[design] === null ? '—' : format(row.values[design], row.decimals) + unit)),
+      ...shown.map((design) => (row.values[design] === null ? '—' : format(row.values[design], row.decimals) + unit) + note(design)),
       ...baselines.map((design) => ratio(row, design)),
       row.target ?? '',
       verdict(row.pass),
@@ -59,7 +60,8 @@ export function reportMarkdown(results: BenchResults): string {
   const failed = results.rows.filter((row) => row.pass === false).length;
   const judged = results.rows.filter((row) => row.pass !== null).length;
   const methods: [string, string | undefined][] = [
-    ['Handoff latency', scenarios.handoff?.method],
+    ['Handoff latency and writes', scenarios.handoff?.method],
+    ['Fairness', scenarios.fairness?.method],
     ['Crash takeover', scenarios.crashTakeover?.method],
     ['API cost', scenarios.apiCost?.method],
     ['Uncontended', scenarios.uncontended?.method],

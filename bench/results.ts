@@ -4,6 +4,7 @@ import type { Environment } from './environment.js';
 import type { Design, LockTiming } from './protocol.js';
 import type { CostResult } from './scenarios/api-cost.js';
 import type { CrashResult } from './scenarios/crash-takeover.js';
+import type { FairnessResult } from './scenarios/fairness.js';
 import type { HandoffResult } from './scenarios/handoff.js';
 import type { ScaleSummary } from './scenarios/scale.js';
 import type { UncontendedSummary } from './scenarios/uncontended.js';
@@ -26,6 +27,7 @@ export interface BenchResults {
     readonly uncontended?: UncontendedSummary;
     readonly apiCost?: CostResult;
     readonly handoff?: HandoffResult;
+    readonly fairness?: FairnessResult;
     readonly crashTakeover?: CrashResult;
     readonly scale?: ScaleSummary;
   };
@@ -38,6 +40,7 @@ export interface BenchResults {
 export function runErrors(scenarios: BenchResults['scenarios']): string[] {
   const runs = [
     ...(scenarios.handoff?.runs ?? []).map((run) => ({ ...run, label: `handoff, ${run.design}, ${String(run.waiters)} waiters` })),
+    ...(scenarios.fairness?.runs ?? []).map((run) => ({ ...run, label: `fairness, ${run.design}` })),
     ...(scenarios.crashTakeover?.runs ?? []).map((run) => ({ ...run, label: `crash takeover, ${run.design}` })),
     ...(scenarios.apiCost?.runs ?? []).map((run) => ({ ...run, label: `API cost, ${run.design}` })),
     ...(scenarios.uncontended?.runs ?? []).map((run) => ({ ...run, label: `uncontended, ${run.design}` })),

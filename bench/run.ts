@@ -16,12 +16,13 @@ import type { BenchResults } from './results.js';
 import { removeResults, resultsJson, runErrors, writeResults } from './results.js';
 import { runApiCost } from './scenarios/api-cost.js';
 import { runCrashTakeover } from './scenarios/crash-takeover.js';
+import { runFairness } from './scenarios/fairness.js';
 import { runHandoff } from './scenarios/handoff.js';
 import { runScale } from './scenarios/scale.js';
 import { runUncontended } from './scenarios/uncontended.js';
 import { startTargetServer } from './target-server.js';
 import type { Row } from './targets.js';
-import { costRows, crashRows, handoffRows, scaleRows, uncontendedRows } from './targets.js';
+import { costRows, crashRows, fairnessRows, handoffRows, scaleRows, uncontendedRows } from './targets.js';
 import { WorkerPool } from './worker-pool.js';
 
 type Scenarios = { -readonly [K in keyof BenchResults['scenarios']]: BenchResults['scenarios'][K] };
@@ -61,6 +62,7 @@ async function measure(config: BenchConfig, clientGo: ClientGoPeer, designsRun: 
       'uncontended': async () => (scenarios.uncontended = await runUncontended(context)),
       'api-cost': async () => (scenarios.apiCost = await runApiCost(context)),
       'handoff': async () => (scenarios.handoff = await runHandoff(context)),
+      'fairness': async () => (scenarios.fairness = await runFairness(context)),
       'crash-takeover': async () => (scenarios.crashTakeover = await runCrashTakeover(context)),
       'scale': async () => (scenarios.scale = await runScale(context)),
     };
@@ -113,6 +115,7 @@ if (!clientGo.available && clientGo.failed) errors['client-go'] = clientGo.reaso
 // The table in the order of the brief, whatever order the scenarios ran in.
 const rows: Row[] = [
   ...(scenarios.handoff === undefined ? [] : handoffRows(scenarios.handoff)),
+  ...(scenarios.fairness === undefined ? [] : fairnessRows(scenarios.fairness)),
   ...(scenarios.crashTakeover === undefined ? [] : crashRows(scenarios.crashTakeover)),
   ...(scenarios.apiCost === undefined ? [] : costRows(scenarios.apiCost)),
   ...(scenarios.uncontended === undefined ? [] : uncontendedRows(scenarios.uncontended)),

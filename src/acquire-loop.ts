@@ -7,10 +7,12 @@ import { log } from './log.js';
 import { Observation } from './observation.js';
 import { randomInt } from 'node:crypto';
 import type { LockRecord } from './record.js';
-import { MicroTime, sameAcquisition, toLeaseSeconds } from './record.js';
+import { MicroTime, sameAcquisition, sameRecord, toLeaseSeconds } from './record.js';
 import type { LockSnapshot, ResourceLock } from './resource-lock.js';
 import type { WatchHub, WatchSeed, WatchSubscription } from './shared-watch.js';
 import type { Wakeups } from './wakeups.js';
+import type { WaitingTicket } from './waiting-line.js';
+import { lineAfterTurn, maxLineLength, newTicket, placeOf, sameLine, turnMs } from './waiting-line.js';
 
 /** The timing a loop runs on (validated options). */
 export interface LoopSettings {
@@ -35,8 +37,14 @@ export type Attempt<S extends LockSnapshot> =
   | { readonly kind: 'acquired'; readonly acquired: Acquired<S> }
   /** Someone else holds a live lease until `expiresAt` (monotonic). */
   | { readonly kind: 'busy'; readonly holder: string; readonly expiresAt: number; readonly seed: WatchSeed<S> | undefined }
-  /** Our write lost a race with another writer; the watch (or a new read) tells who won. */
-  | { readonly kind: 'contended'; readonly seed: WatchSeed<S> | undefined };
+  /**
+   * Our write lost a race with another writer; the watch (or a new read) tells who won.
+   * `backoffMs`: wait this long before trying again, whatever the watch shows (a crowd joining
+   * the waiting line at once spreads out instead of conflicting in rounds).
+   */
+  | { readonly kind: 'contended'; readonly seed: WatchSeed<S> | undefined; readonly backoffMs?: number }
+  /** The lock is free, but others are ahead of us in its waiting line: our turn comes at `turnAt` (monotonic). */
+  | { readonly kind: 'queued'; readonly turnAt: number; readonly seed: WatchSeed<S> | undefined };
 
 /** The lock's state as a live watch shows it, used instead of a read. */
 interface Known<S extends LockSnapshot> {
@@ -68,11 +76,25 @@ export interface RenewHandlers<S extends LockSnapshot> {
 
 // A conflict storm on release (someone rewriting the lease as fast as we read it) is not worth chasing forever.
 const maxReleaseConflicts = 5;
+// Conflicts with waiters joining the line are expected (a crowd may join at once), not a storm:
+// they are retried up to this many times.
+const maxReleaseJoins = 200;
 // How long an unanswered write may still be applied by the API server (its own request timeout
 // is 60 s), beyond the lease duration; and how many such writes we remember.
 const pendingLifetimeMs = 60_000;
 const maxPending = 16;
+// The versions a hold's watch remembers, to find the newest after one we read or wrote.
+const maxShownVersions = 16;
 const waitJitter = 0.2;
+// After a conflict joining the waiting line, wait a random time up to this before joining again.
+const joinBackoffMs = 300;
+// The backoff doubles with every conflict of one waiter's joins, up to this.
+const maxJoinBackoffMs = 4_800;
+// How far another machine's wall clock may be ahead of ours when a single attempt judges, by the
+// release's own timestamp, whether the waiters in line have had their turns.
+const releaseClockSkewMs = 1_000;
+// However far back in line, a waiter writes this long after the lock became free at the latest.
+const maxTurnDelayMs = 2_000;
 
 /**
  * The one acquire/renew loop of a locker. It owns what this process has seen of the lock and
@@ -95,6 +117,16 @@ export class AcquireLoop<S extends LockSnapshot> {
    */
   #pending: PendingWrite[] = [];
   #holder: string | undefined;
+  /** This locker's ticket in the lock's waiting line. */
+  readonly #ticket = newTicket();
+  /** The free version of the lock this loop last saw, and when it first saw it: turns in line count from then. */
+  #freeSince: { readonly version: string; readonly at: number } | undefined;
+  /** The watch an acquisition hands to its hold while others wait in line (see {@link renew}). */
+  #heldWatch: WatchSubscription<S> | undefined;
+  /** The version our latest join of the line wrote: newer than a watch that has not shown it yet. */
+  #joined: S | undefined;
+  /** The version our latest join met a conflict on: a view still showing it is stale. */
+  #joinConflictedOn: string | undefined;
 
   constructor(lock: ResourceLock<S>, settings: LoopSettings, wakeups: Wakeups, watches: WatchHub) {
     this.#lock = lock;
@@ -122,20 +154,26 @@ export class AcquireLoop<S extends LockSnapshot> {
    * Attempts until the lock is ours. While another holds it, waits on the lock's shared watch:
    * a release or deletion wakes it at once, and a single timer fires at the exact instant the
    * holder's lease would expire; no request is made meanwhile. Without a live watch it polls
-   * every retry period (with jitter). Transient errors are retried; others reject. The watch
-   * subscription ends with this call.
+   * every retry period (with jitter). While the lock is held it joins the lock's waiting line (one
+   * write), and once the lock is free it writes only when its turn in line comes. Transient
+   * errors are retried; others reject. The watch subscription ends with this call, or passes to
+   * the hold when others wait in line.
    */
   async acquire(signal: AbortSignal | undefined): Promise<Acquired<S>> {
     const { clock, retryPeriodMs, name } = this.#settings;
+    this.#dropHeldWatch();
     let wake = new AbortController();
     let subscription: WatchSubscription<S> | undefined;
     // Set when a write built from the watch's view met a conflict: that view is stale (a silent
     // or lagging watch) until the watch shows a change again, so the next attempt reads.
     let viewStale = false;
+    // During a backoff after a conflict joining the line, only a release (or deletion) wakes us.
+    let wakeWhenFreeOnly = false;
+    let joinConflicts = 0;
     const onChange = (snapshot: S | undefined): void => {
       this.#see(snapshot);
       viewStale = false;
-      wake.abort();
+      if (!wakeWhenFreeOnly || snapshot === undefined || snapshot.record.holderIdentity === '') wake.abort();
     };
     try {
       for (;;) {
@@ -144,17 +182,39 @@ export class AcquireLoop<S extends LockSnapshot> {
         const live = subscription?.live === true;
         const useView = live && !viewStale;
         let waitMs: number;
+        wakeWhenFreeOnly = false;
         try {
-          const attempt = await this.attempt(signal, useView ? { snapshot: subscription?.snapshot } : undefined);
-          if (attempt.kind === 'acquired') return attempt.acquired;
+          const attempt = await this.#attempt(signal, useView ? { snapshot: subscription?.snapshot } : undefined, 'wait');
+          if (attempt.kind === 'acquired') {
+            // We had to wait, so others may wait too (in line now, or joining soon, like a
+            // releaser locking again): the hold keeps the watch, so that its renewals and its
+            // release write over their latest joins instead of meeting a conflict.
+            if (subscription !== undefined && attempt.acquired.snapshot.record.waiters !== undefined) {
+              this.#heldWatch = subscription;
+              subscription = undefined;
+            }
+            return attempt.acquired;
+          }
           if (subscription === undefined && attempt.seed !== undefined) {
             subscription = this.#watches.subscribe(this.#lock, attempt.seed, this.#settings, onChange);
           }
           if (attempt.kind === 'contended') {
             // The winner's write reaches us through the watch; without a live one, read again now.
             // A conflict on the watch's own view proves that view behind: read before the next write.
-            if (useView) viewStale = true;
-            waitMs = live ? retryPeriodMs : 0;
+            if (attempt.backoffMs === undefined) {
+              if (useView) viewStale = true;
+              waitMs = live ? retryPeriodMs : 0;
+            } else {
+              // A join lost to another join (or to the holder's write): the watch shows that write
+              // soon. A crowd joining at once spreads out over a window that doubles each time.
+              joinConflicts += 1;
+              if (useView && joinConflicts % 4 === 0) viewStale = true;
+              waitMs = attempt.backoffMs * Math.min(2 ** (joinConflicts - 1), maxJoinBackoffMs / joinBackoffMs);
+              wakeWhenFreeOnly = true;
+            }
+          } else if (attempt.kind === 'queued') {
+            waitMs = Math.max(0, attempt.turnAt - clock.now());
+            log.acquire('%s: free, waiting %d ms for our turn in line', name, Math.round(waitMs));
           } else {
             const untilExpiry = Math.max(0, attempt.expiresAt - clock.now());
             waitMs = live ? untilExpiry : Math.min(retryPeriodMs * (1 + Math.random() * waitJitter), untilExpiry);
@@ -173,14 +233,26 @@ export class AcquireLoop<S extends LockSnapshot> {
     }
   }
 
+  /** Ends the watch an acquisition handed to a hold that never started renewing. */
+  #dropHeldWatch(): void {
+    this.#heldWatch?.unsubscribe();
+    this.#heldWatch = undefined;
+  }
+
   /**
    * One attempt: read the lock (or take `known`, what a live watch shows), then create it or
    * take it over if it is free or expired. A lease naming our identity is ours only when it shows
    * our own acquisition (see {@link sameAcquisition}), one whose answer we missed; otherwise it
    * is someone else's (another locker with the same owner, or a previous run of this process)
-   * and is waited for like any other.
+   * and is waited for like any other. A free lock with others in its waiting line is taken only
+   * when the release is old enough for all of them to have had their turn.
    */
   async attempt(signal: AbortSignal | undefined, known?: Known<S>): Promise<Attempt<S>> {
+    return this.#attempt(signal, known, 'once');
+  }
+
+  /** One attempt; `mode` 'wait' when the caller waits on: it then joins the waiting line, and waits for its turn. */
+  async #attempt(signal: AbortSignal | undefined, known: Known<S> | undefined, mode: 'once' | 'wait'): Promise<Attempt<S>> {
     const { clock } = this.#settings;
     const lock = this.#lock;
     let current: S | undefined;
@@ -193,6 +265,9 @@ export class AcquireLoop<S extends LockSnapshot> {
       if (seed.version === '') seed = undefined;
     } else {
       current = known.snapshot;
+      // A watch that has not yet shown our join of the line shows the same hold without us in line.
+      const joined = this.#joined;
+      if (joined !== undefined && current !== undefined && sameAcquisition(current.record, joined.record) && !inLine(current, this.#ticket)) current = joined;
     }
     // Expiry must be judged on the very record we may write over: a record first seen now is
     // presumed alive for its whole duration from now.
@@ -211,15 +286,81 @@ export class AcquireLoop<S extends LockSnapshot> {
       return this.#write(signal, (record) => lock.create(record, { signal }), 0, seed);
     }
     const holder = current.record.holderIdentity;
+    const line = current.record.waiters;
     // Our own landed write, too old to hold on (its renew deadline passed): acquire it afresh.
-    if (holder !== '' && landed === undefined) {
-      const expiresAt = this.#observation.expiresAt();
-      if (clock.now() < expiresAt) return { kind: 'busy', holder, expiresAt, seed };
+    if (landed === undefined) {
+      if (holder !== '') {
+        const expiresAt = this.#observation.expiresAt();
+        if (clock.now() < expiresAt) {
+          const busy = { kind: 'busy', holder, expiresAt, seed } as const;
+          return mode === 'wait' ? this.#joinLine(current, busy, signal) : busy;
+        }
+      }
+      const turnAt = this.#turnAt(current, mode);
+      if (clock.now() < turnAt) return mode === 'wait' ? { kind: 'queued', turnAt, seed } : { kind: 'busy', holder, expiresAt: turnAt, seed };
     }
     // Every acquisition counts as a transition, also our own re-acquisition of a lease that
     // still names us, so that the fencing token tells holds apart.
     const base = current;
-    return this.#write(signal, (record) => lock.update(record, base, { signal }), current.record.leaseTransitions + 1, seed);
+    const waiters = line === undefined ? undefined : lineAfterTurn(line, this.#ticket);
+    return this.#write(signal, (record) => lock.update({ ...record, waiters }, base, { signal }), current.record.leaseTransitions + 1, seed);
+  }
+
+  /**
+   * When this locker's turn comes to take `current`, a free lock (released, or expired by our
+   * watch): the instant it became free plus a turn for every place ahead of ours in its waiting
+   * line. Minus infinity when nobody is ahead.
+   */
+  #turnAt(current: S, mode: 'once' | 'wait'): number {
+    const { clock } = this.#settings;
+    const line = current.record.waiters ?? [];
+    const place = placeOf(line, this.#ticket);
+    if (place === 0) return Number.NEGATIVE_INFINITY;
+    let freeAt: number;
+    if (current.record.holderIdentity !== '') {
+      freeAt = this.#observation.expiresAt();
+    } else {
+      if (this.#freeSince?.version !== current.version) this.#freeSince = { version: current.version, at: clock.now() };
+      const seenAt = this.#freeSince.at;
+      // A release seen only now may be old (a single attempt, a waiter that came late): judge it
+      // by its timestamp too (the releaser's wall clock), allowing for that clock to run ahead
+      // of ours; and by when we first saw it, as a clock far ahead would keep it young for ever.
+      const releasedAt = current.record.renewTime?.getTime() ?? Number.NaN;
+      const byTimestamp = Number.isNaN(releasedAt) ? Number.NEGATIVE_INFINITY : clock.now() - Math.max(0, clock.wallTime() - releasedAt) + releaseClockSkewMs;
+      freeAt = mode === 'wait' ? Math.min(seenAt, byTimestamp) : Math.min(seenAt + releaseClockSkewMs, byTimestamp);
+    }
+    // Departed lockers still in line cost a turn each, up to a bound.
+    return freeAt + Math.min(place * turnMs, maxTurnDelayMs);
+  }
+
+  /**
+   * Joins the waiting line of `current`, held by another, unless this locker is in it already:
+   * one conditional write of the line alone. A conflict is answered after a random backoff; any
+   * other failure leaves us waiting out of line (after everyone in it).
+   */
+  async #joinLine(current: S, busy: Extract<Attempt<S>, { kind: 'busy' }>, signal: AbortSignal | undefined): Promise<Attempt<S>> {
+    const line = current.record.waiters;
+    if (line === undefined || line.length >= maxLineLength || inLine(current, this.#ticket)) return busy;
+    // A view that has not moved since our last join conflicted cannot succeed: wait for it to move.
+    if (current.version === this.#joinConflictedOn) return busy;
+    const lock = this.#lock;
+    const ticket: WaitingTicket = { ticket: this.#ticket, identity: lock.identity, skipped: 0 };
+    try {
+      const joined = await lock.update({ ...current.record, waiters: [...line, ticket] }, current, { signal });
+      this.#see(joined);
+      this.#joined = joined;
+      log.acquire('%s: waiting in line, place %d', this.#settings.name, line.length + 1);
+      // A watch started now starts from our join: it must not show the version before it as news.
+      return { ...busy, seed: busy.seed === undefined ? undefined : { snapshot: joined, version: joined.version } };
+    } catch (error) {
+      throwIfAborted(signal);
+      if (isConflict(error)) {
+        this.#joinConflictedOn = current.version;
+        return { kind: 'contended', seed: busy.seed, backoffMs: Math.random() * joinBackoffMs };
+      }
+      log.acquire('%s: could not join the waiting line (%s)', this.#settings.name, (error as Error).message);
+      return busy;
+    }
   }
 
   /**
@@ -229,6 +370,7 @@ export class AcquireLoop<S extends LockSnapshot> {
    * request timeout; never rejects.
    */
   async abandon(): Promise<void> {
+    this.#dropHeldWatch();
     const pending = this.#pending;
     this.#pending = [];
     if (pending.length === 0) return;
@@ -315,6 +457,11 @@ export class AcquireLoop<S extends LockSnapshot> {
    * in-flight renewal settled) or the hold is lost. The hold is lost when no renewal succeeded
    * within the renew deadline of the last successful one (checked by a timer, not by the next
    * attempt), or a read shows another holder or no lease at all.
+   *
+   * While others wait in the lock's waiting line (or may: the hold was contended), the hold watches the lock: a waiter joining the
+   * line writes a new version, and a renewal or release written over the version before it would
+   * meet a conflict (and cost a read and a second write). Each write still names the version it
+   * writes over; the watch only tells which version that is.
    */
   async renew(held: Acquired<S>, stop: AbortSignal, handlers: RenewHandlers<S>): Promise<RenewEnd<S>> {
     const { clock, retryPeriodMs, renewDeadlineMs, name } = this.#settings;
@@ -322,6 +469,42 @@ export class AcquireLoop<S extends LockSnapshot> {
     const deadline = new Deadline(clock);
     const ours = held.snapshot.record;
     let base = held.snapshot;
+    const handedOver = this.#heldWatch;
+    this.#heldWatch = undefined;
+    // The versions the watch showed lately, in order: a version after our latest write that
+    // still shows our acquisition is the newest one to write over.
+    const shown: S[] = [];
+    let view: WatchSubscription<S> | undefined;
+    const follow = (snapshot: S | undefined): void => {
+      if (snapshot === undefined || shown.at(-1)?.version === snapshot.version) return;
+      shown.push(snapshot);
+      if (shown.length > maxShownVersions) shown.shift();
+      base = newestOurs(base);
+    };
+    // `latest` is a version we read or wrote: anything the watch showed after it that is still ours is newer.
+    const newestOurs = (latest: S): S => {
+      const at = shown.findIndex((snapshot) => snapshot.version === latest.version);
+      if (at === -1) return latest;
+      let newest = latest;
+      for (const snapshot of shown.slice(at + 1)) {
+        if (!sameAcquisition(snapshot.record, ours)) break;
+        newest = snapshot;
+      }
+      return newest;
+    };
+    const watchWhileOthersWait = (): void => {
+      if (view !== undefined || (handedOver === undefined && (base.record.waiters?.length ?? 0) === 0)) return;
+      view = this.#watches.subscribe(lock, { snapshot: base, version: base.version }, this.#settings, follow);
+      // The watch may have shown our acquisition, and a join after it, before we subscribed:
+      // what it shows now, if it is still our acquisition, is no older than the acquisition.
+      const showing = view?.snapshot;
+      if (base === held.snapshot && showing !== undefined && sameAcquisition(showing.record, ours)) {
+        shown.push(showing);
+        base = showing;
+      }
+    };
+    watchWhileOthersWait();
+    handedOver?.unsubscribe();
     const lost = (reason: 'renew-deadline' | 'taken' | 'deleted' | 'fatal', details?: { holder?: string; cause?: unknown }): RenewEnd<S> => {
       log.renew('%s: lost (%s)', name, reason);
       // Only a loss that did not show someone else's write leaves a lease we may still release.
@@ -330,21 +513,21 @@ export class AcquireLoop<S extends LockSnapshot> {
     let nextAt = held.startedAt + retryPeriodMs;
     let mustRead = false;
     deadline.arm(held.startedAt + renewDeadlineMs, () => new LockLostError(name, 'renew-deadline'));
+    // One link for the whole hold: the deadline's signal stays the same object as it is re-armed.
+    const pause = linkSignals(stop, deadline.signal);
     try {
       for (;;) {
-        const pause = linkSignals(stop, deadline.signal);
         try {
           await clock.sleep(nextAt - clock.now(), pause.signal);
         } catch {
           if (deadline.expired) return lost('renew-deadline');
           return { kind: 'stopped', snapshot: base };
-        } finally {
-          pause.dispose();
         }
         // The timer may not have run yet (a blocked event loop): never write once the deadline passed.
         if (deadline.expired) return lost('renew-deadline');
         if (stop.aborted) return { kind: 'stopped', snapshot: base };
         const startedAt = clock.now();
+        let writtenOver: S | undefined;
         try {
           if (mustRead) {
             const current = await raceAbort(lock.get({ signal: deadline.signal }), deadline.signal);
@@ -352,8 +535,9 @@ export class AcquireLoop<S extends LockSnapshot> {
             if (current === undefined) return lost('deleted');
             // The holder string is not enough: another locker with our owner may have taken it.
             if (!sameAcquisition(current.record, ours)) return lost('taken', { holder: current.record.holderIdentity });
-            base = current;
+            base = newestOurs(current);
             mustRead = false;
+            watchWhileOthersWait();
             if (deadline.expired) return lost('renew-deadline');
             if (stop.aborted) return { kind: 'stopped', snapshot: base };
           }
@@ -362,11 +546,12 @@ export class AcquireLoop<S extends LockSnapshot> {
             ...base.record,
             holderIdentity: lock.identity,
             leaseDurationSeconds: toLeaseSeconds(this.#settings.leaseDurationMs),
-            renewTime: new Date(clock.wallTime()),
+            renewTime: laterThan(base.record.renewTime, clock.wallTime()),
           };
-          const renewed = await raceAbort(lock.update(record, base, { signal: deadline.signal }), deadline.signal);
-          base = renewed;
-          this.#see(base);
+          writtenOver = base;
+          const renewed = await raceAbort(lock.update(record, writtenOver, { signal: deadline.signal }), deadline.signal);
+          this.#see(renewed);
+          base = newestOurs(renewed);
           // An answer that arrives after the deadline (the timer could not run) renews nothing we may use.
           if (deadline.expired) return lost('renew-deadline');
           deadline.arm(startedAt + renewDeadlineMs, () => new LockLostError(name, 'renew-deadline'));
@@ -376,8 +561,9 @@ export class AcquireLoop<S extends LockSnapshot> {
         } catch (error) {
           if (deadline.expired) return lost('renew-deadline', { cause: error });
           if (isConflict(error)) {
-            // Someone wrote since our last write (or our last write landed after all): read, then decide.
-            mustRead = true;
+            // Someone wrote since our last write (or our last write landed after all): read, then
+            // decide; unless the watch has shown a newer version that is still ours (a waiter joined the line).
+            mustRead = writtenOver === undefined || base === writtenOver;
             nextAt = clock.now();
             log.renew('%s: conflict, reading the lease', name);
             continue;
@@ -391,7 +577,10 @@ export class AcquireLoop<S extends LockSnapshot> {
         }
       }
     } finally {
+      pause.dispose();
       deadline.dispose();
+      view?.unsubscribe();
+      handedOver?.unsubscribe();
     }
   }
 
@@ -403,12 +592,16 @@ export class AcquireLoop<S extends LockSnapshot> {
    * deleted), false when someone else holds it.
    */
   async release(base: S, signal: AbortSignal | undefined): Promise<boolean> {
+    this.#dropHeldWatch();
     const lock = this.#lock;
     const ours = base.record;
     let current = base;
-    for (let conflicts = 0; ; conflicts += 1) {
+    let conflicts = 0;
+    let joins = 0;
+    for (;;) {
       const now = new Date(this.#settings.clock.wallTime());
-      const record: LockRecord = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: current.record.leaseTransitions };
+      // The waiting line stays: its first waiter takes the lock next.
+      const record: LockRecord = { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: current.record.leaseTransitions, waiters: current.record.waiters };
       try {
         const released = await lock.update(record, current, { signal });
         this.#see(released);
@@ -417,7 +610,7 @@ export class AcquireLoop<S extends LockSnapshot> {
         this.#wakeups.notify(lock.describe());
         return true;
       } catch (error) {
-        if (!isConflict(error) || conflicts >= maxReleaseConflicts) throw error;
+        if (!isConflict(error) || conflicts >= maxReleaseConflicts || joins >= maxReleaseJoins) throw error;
       }
       const latest = await lock.get({ signal });
       this.#see(latest);
@@ -432,9 +625,28 @@ export class AcquireLoop<S extends LockSnapshot> {
         log.release('%s: not released: now held by %s', this.#settings.name, latest.record.holderIdentity);
         return false;
       }
+      // Only the line changed (waiters joined): not a conflict storm.
+      if (sameRecord(latest.record, current.record) && !sameLine(latest.record.waiters, current.record.waiters)) joins += 1;
+      else conflicts += 1;
       current = latest;
     }
   }
+}
+
+/**
+ * A renewal's time: now, but always after the stored one. A wall clock that stands still (or
+ * steps back) would otherwise write the very object that is stored, which the API server
+ * answers without a new version: waiters would see no sign of life from a live holder.
+ */
+function laterThan(stored: Date | undefined, nowMs: number): MicroTime {
+  const previous = stored === undefined ? Number.NaN : stored.getTime();
+  if (Number.isNaN(previous) || nowMs > previous) return new MicroTime(nowMs);
+  const micros = stored instanceof MicroTime ? stored.microseconds : 0;
+  return micros < 999 ? new MicroTime(previous, micros + 1) : new MicroTime(previous + 1, 0);
+}
+
+function inLine(snapshot: LockSnapshot, ticket: string): boolean {
+  return snapshot.record.waiters?.some((entry) => entry.ticket === ticket) === true;
 }
 
 function isConflict(error: unknown): boolean {

@@ -24,6 +24,7 @@ export type { LeaseLockOptions, LeaseSnapshot } from './lease-lock.js';
 export type { LockEventDetails, LockSnapshot, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
 export { MicroTime, formatMicroTime, leaseLockRecordToLeaseSpec, leaseSpecToLeaseLockRecord } from './record.js';
 export type { LockRecord } from './record.js';
+export type { WaitingTicket } from './waiting-line.js';
 export { systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export {

@@ -238,7 +238,8 @@ async function sendOnce(kubeConfig: KubeConfig, request: KubeHttpRequest, signal
       signal.removeEventListener('abort', onAbort);
       // A proxy agent is client-node's (2.x shares one per cluster and user): left as it is.
       lease?.release();
-      settle(new LeaseRequestError(operation, { timedOut: false, cause: new Error('the connection closed before an answer') }));
+      // Checked first: building an error (its stack) for every request that did get an answer is waste.
+      if (!settled) settle(new LeaseRequestError(operation, { timedOut: false, cause: new Error('the connection closed before an answer') }));
     });
     req.end(body);
   });
@@ -326,7 +327,7 @@ function leaseAgent(kubeConfig: KubeConfig, protocol: string, tls: TlsMaterial, 
     const agent = protocol === 'https:' ? new https.Agent({ ...tls, keepAlive: false }) : new http.Agent({ keepAlive: false });
     return { agent, release: () => agent.destroy() };
   }
-  const key = tlsKey(protocol, tls);
+  const key = cachedTlsKey(kubeConfig, protocol, tls);
   let entry = pool.get(key);
   if (entry === undefined) {
     const agent = protocol === 'https:'
@@ -363,6 +364,31 @@ function releaseIfUnused(entry: PoolEntry): void {
   if (entry.users > 0 || entry.inFlight > 0 || pool.get(entry.key) !== entry) return;
   pool.delete(entry.key);
   entry.agent.destroy();
+}
+
+// KubeConfig → the TLS material of its latest request and its digest. client-node hands out
+// fresh buffers with every request; comparing them with the last ones costs far less than
+// hashing them again (thousands of renewals a second for a process holding many leases).
+const latestTls = new WeakMap<KubeConfig, { readonly protocol: string; readonly tls: TlsMaterial; readonly key: string }>();
+
+function cachedTlsKey(kubeConfig: KubeConfig, protocol: string, tls: TlsMaterial): string {
+  const latest = latestTls.get(kubeConfig);
+  if (latest !== undefined && latest.protocol === protocol && sameTls(latest.tls, tls)) return latest.key;
+  const key = tlsKey(protocol, tls);
+  latestTls.set(kubeConfig, { protocol, tls, key });
+  return key;
+}
+
+function sameTls(a: TlsMaterial, b: TlsMaterial): boolean {
+  return samePart(a.ca, b.ca) && samePart(a.cert, b.cert) && samePart(a.key, b.key) && samePart(a.pfx, b.pfx)
+    && a.passphrase === b.passphrase && a.servername === b.servername && a.rejectUnauthorized === b.rejectUnauthorized;
+}
+
+function samePart(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((part, i) => samePart(part, b[i]));
+  return false;
 }
 
 /** A digest of the TLS material (never kept in clear, nor logged). */

@@ -14,6 +14,8 @@ import type { LockRecord } from './record.js';
 import { leaseLockRecordToLeaseSpec, leaseSpecToLeaseLockRecord } from './record.js';
 import type { LockEventDetails, LockSnapshot, LockWatchEvent, LockWatchHandlers, ResourceLock, ResourceLockCallOptions } from './resource-lock.js';
 import { WatchHttpError, streamWatch } from './watch-stream.js';
+import { formatWaitingLine, parseWaitingLine } from './waiting-line.js';
+import type { WaitingTicket } from './waiting-line.js';
 import type { RawWatchEvent } from './watch-stream.js';
 
 /** A {@link LockSnapshot} of a Lease, carrying the whole object so an update keeps what it does not own. */
@@ -180,9 +182,12 @@ export class LeaseLock implements ResourceLock<LeaseSnapshot> {
     // Written over the object we read or wrote last: its resourceVersion makes the write
     // conditional (409 if anyone wrote since), its uid makes it fail rather than recreate a
     // deleted Lease, and spec fields we do not own (strategy, preferredHolder) stay as they are.
+    // managedFields are left out: the server keeps them as they are for an update without them,
+    // and they are most of the bytes of every renewal.
+    const { managedFields: _managedFields, ...metadata } = base.lease.metadata ?? {};
     const body: V1Lease = {
       ...base.lease,
-      metadata: { ...base.lease.metadata, name, namespace, resourceVersion: base.version },
+      metadata: { ...metadata, name, namespace, resourceVersion: base.version, ...withWaitingLine(base.lease.metadata?.annotations, record.waiters) },
       spec: { ...base.lease.spec, ...leaseLockRecordToLeaseSpec(record) },
     };
     const lease = await this.#call<V1Lease>('update', options.signal, { method: 'PUT', path: leasePath(namespace, name), body }, (api, config) => api.replaceNamespacedLease({ namespace, name, body }, config));
@@ -313,6 +318,17 @@ function kubeConfigId(kubeConfig: KubeConfig): number {
   return id;
 }
 
+/** Where a Lease keeps its waiting line (see waiting-line.ts). */
+const waitingLineAnnotation = 'leaselocker/waiting-line';
+
+/** The annotations to write for `line`: as they are when the record says nothing of a line. */
+function withWaitingLine(annotations: Readonly<Record<string, string>> | undefined, line: readonly WaitingTicket[] | undefined): { annotations?: Record<string, string> } {
+  if (line === undefined) return {};
+  const others = Object.fromEntries(Object.entries(annotations ?? {}).filter(([key]) => key !== waitingLineAnnotation));
+  const value = formatWaitingLine(line);
+  return { annotations: value === undefined ? others : { ...others, [waitingLineAnnotation]: value } };
+}
+
 const watchTimeoutSeconds = 300;
 /** The longest silence a watch stream may keep before it is dropped and resumed from the last version seen. */
 const watchSilenceMs = 90_000;
@@ -340,7 +356,7 @@ function snapshotOf(lease: V1Lease, operation: string): LeaseSnapshot {
     throw notALease(operation, 'an object without metadata');
   }
   return {
-    record: leaseSpecToLeaseLockRecord(lease.spec),
+    record: { ...leaseSpecToLeaseLockRecord(lease.spec), waiters: parseWaitingLine(lease.metadata.annotations?.[waitingLineAnnotation]) },
     version: lease.metadata?.resourceVersion ?? '',
     lease,
   };

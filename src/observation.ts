@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { LockRecord } from './record.js';
 import { sameRecord } from './record.js';
+import { sameLine } from './waiting-line.js';
 import type { LockSnapshot } from './resource-lock.js';
 
 /**
@@ -42,7 +43,8 @@ export class Observation {
    * Notes a lock just read or written. Call it after the response arrived: the observation
    * time must not precede the write that produced it, or we might take over early. Any new
    * version counts as a change, even one whose record reads the same (a renewal stamped with a
-   * wall clock that stood still).
+   * wall clock that stood still), but for one that changed only the waiting line: a waiter
+   * joining it must not keep a crashed holder's lease alive.
    */
   see(snapshot: LockSnapshot | undefined): void {
     const record = snapshot?.record;
@@ -52,11 +54,17 @@ export class Observation {
       return;
     }
     const version = snapshot?.version ?? '';
-    if (this.#record === undefined || !sameRecord(this.#record, record) || (version !== '' && version !== this.#version)) {
-      this.#record = record;
-      this.#version = version;
+    if (this.#record === undefined || !sameRecord(this.#record, record)) {
+      this.#observedAt = this.#clock.now();
+    } else if (version === '' || version === this.#version) {
+      return;
+    } else if (sameLine(this.#record.waiters, record.waiters)) {
       this.#observedAt = this.#clock.now();
     }
+    // Otherwise only the waiting line changed: a waiter joined it, which tells nothing of the
+    // holder (a holder's renewal always keeps the line as it is), so its hold is not extended.
+    this.#record = record;
+    this.#version = version;
   }
 
   /**

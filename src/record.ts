@@ -1,4 +1,5 @@
 import type { V1LeaseSpec } from '@kubernetes/client-node';
+import type { WaitingTicket } from './waiting-line.js';
 
 /**
  * What a lock stores about its holder. Mirrors client-go's `LeaderElectionRecord`; a
@@ -15,6 +16,12 @@ export interface LockRecord {
   renewTime: Date | undefined;
   /** How many times the lock changed hands; leaseLocker also counts every re-acquisition. */
   leaseTransitions: number;
+  /**
+   * The lockers waiting for the lock, first first (a Lease keeps them in its
+   * `leaselocker/waiting-line` annotation). Undefined when the lock keeps no line: its waiters
+   * then all try at once.
+   */
+  waiters?: readonly WaitingTicket[] | undefined;
 }
 
 /**

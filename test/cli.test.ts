@@ -470,6 +470,30 @@ cliBehaviourSuite('the leaselocker command against the Lease API emulator', asyn
       const missing = await leaselocker(['status', uniqueLeaseName('cli-none'), ...cluster()]);
       assertOneLineError(missing, exitCodes.noLease, /does not exist/);
     });
+
+    it('names the lockers waiting in line, first first', async () => {
+      const name = uniqueLeaseName('cli-status-line');
+      const lockers = ['holder', 'first', 'second'].map((id) => new LeaseLocker(emulator.kubeConfig(), { namespace: 'default', name }, id));
+      const [holder, first, second] = lockers as [LeaseLocker, LeaseLocker, LeaseLocker];
+      try {
+        await holder.lock();
+        const waits = [first.lock()];
+        const line = (): string => emulator.getLease('default', name)?.metadata.annotations?.['leaselocker/waiting-line'] ?? '';
+        await waitFor(() => line().includes('"first"'), 'the first waiter in line');
+        waits.push(second.lock());
+        await waitFor(() => line().includes('"second"'), 'the second waiter in line');
+        const json = await leaselocker(['status', name, '--json', ...cluster()]);
+        assert.deepEqual((JSON.parse(json.stdout) as { waiting: unknown }).waiting, ['first', 'second']);
+        const table = await leaselocker(['status', name, ...cluster()]);
+        assert.match(table.stdout, /^Waiting: +2: first, second$/m);
+        await holder.unlock();
+        await waits[0];
+        await first.unlock();
+        await waits[1];
+      } finally {
+        await Promise.all(lockers.map(async (locker) => locker.unlock()));
+      }
+    });
   });
 
   describe('release', () => {

@@ -34,8 +34,10 @@ describe('waiting on the watch (emulator)', () => {
     return { locker, clock, user, count };
   }
 
+  // Keeps the annotations (the waiting line), as a holder's own renewal does.
   const holdAs = (name: string, holder: string, at: Date = new Date()): void => {
-    emulator.putLease('default', { metadata: { name }, spec: { holderIdentity: holder, leaseDurationSeconds: 15, leaseTransitions: 4, acquireTime: at, renewTime: at } });
+    const annotations = emulator.getLease('default', name)?.metadata.annotations;
+    emulator.putLease('default', { metadata: { name, ...(annotations === undefined ? {} : { annotations }) }, spec: { holderIdentity: holder, leaseDurationSeconds: 15, leaseTransitions: 4, acquireTime: at, renewTime: at } });
   };
   const release = (name: string): void => {
     const lease = emulator.getLease('default', name);
@@ -44,7 +46,7 @@ describe('waiting on the watch (emulator)', () => {
   // Each test leaves no watch open, so the count is this test's own.
   const watching = async (count = 1): Promise<void> => waitFor(() => emulator.openWatches === count, `${count} open watch(es)`);
 
-  it('acquires as soon as the watch shows the lease released, with one write and no read', async () => {
+  it('acquires as soon as the watch shows the lease released, with one write besides joining the line, and no read', async () => {
     const name = uniqueLeaseName('watch-release');
     holdAs(name, 'other');
     const w = waiter(name);
@@ -53,10 +55,13 @@ describe('waiting on the watch (emulator)', () => {
     release(name);
     await locking;
     assert.equal(w.clock.now(), 1_000, 'no timer had to fire');
-    assert.deepEqual([w.count('list'), w.count('watch'), w.count('get'), w.count('update')], [1, 1, 0, 1]);
-    await waitFor(() => emulator.openWatches === 0, 'the watch ended with lock()');
+    // Two writes: joining the line while the lease was held, and the acquisition.
+    assert.deepEqual([w.count('list'), w.count('watch'), w.count('get'), w.count('update')], [1, 1, 0, 2]);
     assert.equal(w.locker.fencingToken, 5);
+    // A contended hold keeps the watch (others may join the line), until it ends.
+    assert.equal(emulator.openWatches, 1);
     await w.locker.unlock();
+    await waitFor(() => emulator.openWatches === 0, 'the watch ended with the hold');
   });
 
   it('creates the lease once a hold the watch shows deleted would have expired, not before', async () => {
@@ -96,7 +101,7 @@ describe('waiting on the watch (emulator)', () => {
     assert.equal(acquired, false);
     await w.clock.advance(1);
     await locking;
-    assert.deepEqual([w.count('list'), w.count('get'), w.count('update')], [1, 0, 1], 'waiting cost no request but the watch');
+    assert.deepEqual([w.count('list'), w.count('get'), w.count('update')], [1, 0, 2], 'waiting cost no request but the watch and joining the line');
     await w.locker.unlock();
   });
 
@@ -110,7 +115,12 @@ describe('waiting on the watch (emulator)', () => {
     const waiters = ['a', 'b', 'c'].map((id) => new LeaseLocker(kubeConfig, { namespace: 'default', name }, `${user}-${id}`, { clock: new FakeClock() }));
     lockers.push(...waiters);
     const reads = (): number => emulator.countRequests({ user, verb: 'get', name }) + emulator.countRequests({ user, verb: 'list', name });
-    const locks = waiters.map((w) => w.lock());
+    const line = (): number => (JSON.parse(emulator.getLease('default', name)?.metadata.annotations?.['leaselocker/waiting-line'] ?? '[]') as unknown[]).length;
+    const locks: Promise<unknown>[] = [];
+    for (const w of waiters) {
+      locks.push(w.lock());
+      await waitFor(() => line() === locks.length, 'the waiter joined the line');
+    }
     await watching(1);
     await waitFor(() => reads() === 3, 'every waiter read once');
     release(name);

@@ -13,6 +13,8 @@ export interface ScaleRun {
   readonly leases: number;
   /** CPU time over wall time, % of one core. */
   readonly cpuPercentOfCore: number;
+  /** The worker's CPU time over the window ÷ the renewals it measured in it. */
+  readonly cpuMsPerRenewal: number;
   readonly maxRssMb: number;
   readonly peakRssWindowMb: number;
   readonly lateness: Summary;
@@ -43,7 +45,7 @@ export async function runScale(context: ScenarioContext): Promise<ScaleSummary> 
   return {
     method: `One process, ${String(leases)} lockers (one KubeConfig, default timing), acquired 20 at a time, held ${String(warmupMs / 1000)} s, then measured for ${String(measureMs / 1000)} s; `
       + 'client-go: one Go process, one clientset (client-side rate limit off), one LeaderElector per Lease. '
-      + 'CPU = process.cpuUsage() (getrusage in Go; user + system) ÷ wall time; RSS = the process\'s lifetime peak (resourceUsage().maxRSS; getrusage maxrss in Go); '
+      + 'CPU = process.cpuUsage() (getrusage in Go; user + system) ÷ wall time; CPU per renewal = that CPU time ÷ the renewals measured in the window (everything the process did in the window is charged to its renewals); RSS = the process\'s lifetime peak (resourceUsage().maxRSS; getrusage maxrss in Go); '
       + 'lateness of each renewal = its start − (the previous renewal\'s start + retryPeriod), starts taken from the renewTime each \'renewed\' event carries (leaselocker; client-go, which takes it as the renewal attempt starts) or the round start (polling); '
       + 'in both polling designs the next round waits retryPeriod after the previous one ended (client-go\'s wait.Until), so a renewal\'s own duration shows as lateness of the next. '
       + 'Machine busy = all cores, from os.cpus(), during the window (the API server runs on the same 2 cores).',
@@ -89,6 +91,7 @@ async function runOne(context: ScenarioContext, design: Design): Promise<ScaleRu
       design,
       leases: raw.leases,
       cpuPercentOfCore: (100 * raw.cpuMs) / raw.measuredMs,
+      cpuMsPerRenewal: raw.cpuMs / raw.renewals,
       maxRssMb: raw.maxRssBytes / 1e6,
       peakRssWindowMb: raw.peakRssWindowBytes / 1e6,
       lateness: summarize(raw.latenessMs),
@@ -98,7 +101,7 @@ async function runOne(context: ScenarioContext, design: Design): Promise<ScaleRu
     };
   } catch (caught) {
     return {
-      design, leases: params.leases, cpuPercentOfCore: Number.NaN, maxRssMb: Number.NaN, peakRssWindowMb: Number.NaN, lateness: summarize([]),
+      design, leases: params.leases, cpuPercentOfCore: Number.NaN, cpuMsPerRenewal: Number.NaN, maxRssMb: Number.NaN, peakRssWindowMb: Number.NaN, lateness: summarize([]),
       lateOver100Ms: Number.NaN, machineBusyPercent: Number.NaN, error: caught instanceof Error ? caught.message : String(caught),
     };
   } finally {

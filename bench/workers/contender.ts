@@ -1,5 +1,6 @@
-// A contender: one process, one locker, one Lease. It locks and unlocks when told, and
-// reports each step and each renewal with its timestamp.
+// A contender: one process, one locker, one Lease. It locks and unlocks when told, or in a
+// loop of its own, and reports each step, each renewal and each Lease write with its timestamp.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ContenderParams } from '../protocol.js';
 import { now } from '../protocol.js';
 import { createLocker, fail, finish, guardLifetime, loadKubeConfig, loadLibrary, onCommand, report, workerConfig } from './runtime.js';
@@ -16,13 +17,14 @@ const locker = createLocker({
 });
 locker.onRenewed((startedAt) => report({ type: 'renewed', at: now(), startedAt }));
 locker.onLost((reason) => report({ type: 'lost', at: now(), reason }));
+locker.onWrote((status) => report({ type: 'wrote', at: now(), status }));
 
 const stopping = new AbortController();
 let locking: Promise<void> | undefined;
 
-async function lock(): Promise<void> {
+async function lock(signal: AbortSignal = stopping.signal): Promise<void> {
   report({ type: 'locking', at: now() });
-  await locker.lock(stopping.signal);
+  await locker.lock(signal);
   report({ type: 'acquired', at: now() });
 }
 
@@ -33,6 +35,22 @@ async function unlock(): Promise<void> {
   report({ type: 'unlocking', at });
   const released = await releasing;
   report({ type: 'released', at: now(), released });
+}
+
+/** lock(), hold, unlock(), and again at once, until `untilAt` or 'stop'; a lock() still waiting then is given up. */
+async function loop(holdMs: number, untilAt: number): Promise<void> {
+  while (!stopping.signal.aborted && now() < untilAt) {
+    const give = AbortSignal.any([stopping.signal, AbortSignal.timeout(Math.max(1, Math.ceil(untilAt - now())))]);
+    try {
+      await lock(give);
+    } catch (error) {
+      if (give.aborted) break;
+      throw error;
+    }
+    await delay(holdMs);
+    await unlock();
+  }
+  report({ type: 'loop-ended', at: now() });
 }
 
 async function stop(): Promise<void> {
@@ -51,6 +69,11 @@ onCommand((command) => {
       break;
     case 'unlock':
       unlock().catch(fail);
+      break;
+    case 'loop':
+      locking = loop(command.holdMs, command.untilAt).catch((error: unknown) => {
+        if (!stopping.signal.aborted) fail(error);
+      });
       break;
     case 'stop':
       void stop();

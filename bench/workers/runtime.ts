@@ -73,6 +73,11 @@ export interface BenchLocker {
   /** `startedAt`: wall-clock ms when the renewal started. */
   onRenewed(listener: (startedAt: number) => void): void;
   onLost(listener: (reason: string) => void): void;
+  /**
+   * Each Lease write the locker sent, with the HTTP status answered (0: none), where the
+   * design can tell (polling, whose code is the benchmark's); never called for leaselocker.
+   */
+  onWrote(listener: (status: number) => void): void;
 }
 
 export interface LockerSpec {
@@ -99,6 +104,7 @@ export function createLocker(spec: LockerSpec): BenchLocker {
       },
       onRenewed: (listener) => void locker.on('renewed', (event) => listener(event.startedAt)),
       onLost: (listener) => void locker.on('lost', (error) => listener(error.message)),
+      onWrote: (listener) => void locker.on('wrote', listener),
     };
   }
   const locker = new spec.library.LeaseLocker(spec.kubeConfig, lease, spec.identity, timing);
@@ -111,5 +117,7 @@ export function createLocker(spec: LockerSpec): BenchLocker {
     // renewTime is stamped when the renewal starts, just before its write.
     onRenewed: (listener) => void locker.on('renewed', (event) => listener(event.renewTime?.getTime() ?? Date.now())),
     onLost: (listener) => void locker.on('lost', (error) => listener(error.reason)),
+    // The library does not tell of its requests: its writes are counted at the server only.
+    onWrote: () => undefined,
   };
 }

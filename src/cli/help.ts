@@ -71,11 +71,12 @@ ${exitCodeTable}
 const status = `Usage: leaselocker status <namespace>/<name> [--json]
 
 Reads the Lease once and shows its holder, when it was acquired and last renewed, when it
-expires (by the clocks: renew time + lease duration), its transitions and its lease duration.
+expires (by the clocks: renew time + lease duration), its transitions, its lease duration and
+who waits in its line.
 
 Flags:
   --json   one JSON object on one line: namespace, name, holder, held, acquireTime, renewTime,
-           expiresInSeconds, leaseTransitions, leaseDurationSeconds, resourceVersion
+           expiresInSeconds, leaseTransitions, leaseDurationSeconds, waiting, resourceVersion
 
 ${clusterFlags}
 

@@ -26,6 +26,8 @@ export interface StatusJson {
   readonly expiresInSeconds: number | null;
   readonly leaseTransitions: number;
   readonly leaseDurationSeconds: number;
+  /** The identities waiting in the Lease's line, first first. */
+  readonly waiting: string[];
   readonly resourceVersion: string;
 }
 
@@ -57,8 +59,14 @@ export function statusJson(reader: LeaseLock, snapshot: LeaseSnapshot, now: numb
     expiresInSeconds: view.expiresInMs === undefined ? null : Math.round(view.expiresInMs) / 1000,
     leaseTransitions: view.leaseTransitions,
     leaseDurationSeconds: view.leaseDurationSeconds,
+    waiting: (snapshot.record.waiters ?? []).map((ticket) => ticket.identity),
     resourceVersion: snapshot.version,
   };
+}
+
+/** `2: job-a, job-b`, or `-` when nobody waits in line. */
+function waitingText(line: readonly { readonly identity: string }[]): string {
+  return line.length === 0 ? '-' : `${String(line.length)}: ${line.map((ticket) => ticket.identity).join(', ')}`;
 }
 
 /** The human table of a Lease read at `now`. */
@@ -73,6 +81,7 @@ export function statusTable(lease: string, snapshot: LeaseSnapshot, now: number)
     ['Expires in', expiryText(view.expiresInMs)],
     ['Transitions', String(view.leaseTransitions)],
     ['Lease duration', formatDuration(view.leaseDurationSeconds * 1000)],
+    ['Waiting', waitingText(snapshot.record.waiters ?? [])],
   ];
   const width = Math.max(...rows.map(([label]) => label.length)) + 2;
   return rows.map(([label, value]) => `${`${label}:`.padEnd(width)}${value}\n`).join('');

@@ -225,6 +225,7 @@ export function cliBehaviourSuite(title: string, start: () => Promise<CliServer>
         assert.match(table.stdout, /^Expires in: +\d+s$/m);
         assert.match(table.stdout, /^Transitions: +4$/m);
         assert.match(table.stdout, /^Lease duration: +1m$/m);
+        assert.match(table.stdout, /^Waiting: +-$/m);
         const json = await leaselocker(['status', name, '--json', ...cluster()]);
         assert.equal(json.code, 0, json.stderr);
         assert.match(json.stdout, /^\{.*\}\n$/);
@@ -233,7 +234,7 @@ export function cliBehaviourSuite(title: string, start: () => Promise<CliServer>
         assert.ok((status['expiresInSeconds'] as number) > 0 && (status['expiresInSeconds'] as number) <= 60, String(status['expiresInSeconds']));
         assert.deepEqual({ ...status, expiresInSeconds: 0 }, {
           namespace, name, holder: 'holder-1', held: true, acquireTime: stored?.acquireTime, renewTime: stored?.renewTime,
-          expiresInSeconds: 0, leaseTransitions: 4, leaseDurationSeconds: 60, resourceVersion: stored?.resourceVersion,
+          expiresInSeconds: 0, leaseTransitions: 4, leaseDurationSeconds: 60, waiting: [], resourceVersion: stored?.resourceVersion,
         });
       });
     });

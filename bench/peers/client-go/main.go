@@ -12,13 +12,17 @@
 //	lock    LeaderElector.Run in a goroutine with a fresh context; 'acquired' at OnStartedLeading
 //	unlock  cancel that context; 'released' once Run has returned (ReleaseOnCancel releases the
 //	        Lease on the way out)
+//	loop    lock, hold holdMs, unlock, lock again at once, ... until untilAt or stop, reporting
+//	        each step as the commands above do; a lock still waiting at untilAt is given up
 //	stop    unlock if a Run is going on, then exit
 //
 // client-go has no callback per renewal. The Lease lock handed to the elector is wrapped so
 // that each write it makes is seen when it succeeds: the first write of a Run is the
 // acquisition, every later one with our identity a renewal (reported with the renewTime it
 // wrote, which client-go takes when the attempt starts), and one with no holder the release.
-// The wrapper makes no request of its own and changes no decision of the elector.
+// The wrapper makes no request of its own and changes no decision of the elector. It also
+// reports every write it passes on ('wrote', with the HTTP status answered), successful or
+// not, so that the writes counted at the server can be checked against what was sent.
 package main
 
 import (
@@ -37,6 +41,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -109,11 +114,15 @@ type message struct {
 	Reason    string   `json:"reason,omitempty"`
 	Message   string   `json:"message,omitempty"`
 	Code      *int     `json:"code,omitempty"`
+	Status    *int     `json:"status,omitempty"`
 	Result    any      `json:"result,omitempty"`
 }
 
 type command struct {
 	Type string `json:"type"`
+	// Of 'loop' only.
+	HoldMs  float64 `json:"holdMs"`
+	UntilAt float64 `json:"untilAt"`
 }
 
 // msOf is a time in the protocol's clock: milliseconds since the epoch, sub-millisecond.
@@ -153,10 +162,10 @@ func finish(code int) {
 	os.Exit(code)
 }
 
-// commands yields the type of each command on stdin, and exits when stdin closes (the
-// benchmark went away, even if it was killed).
-func commands() <-chan string {
-	types := make(chan string)
+// commands yields each command on stdin, and exits when stdin closes (the benchmark went
+// away, even if it was killed).
+func commands() <-chan command {
+	types := make(chan command)
 	go func() {
 		scanner := bufio.NewScanner(os.Stdin)
 		for scanner.Scan() {
@@ -165,7 +174,7 @@ func commands() <-chan string {
 				fail(fmt.Errorf("bad command %q: %w", scanner.Text(), err))
 				continue
 			}
-			types <- c.Type
+			types <- c
 		}
 		os.Exit(0)
 	}()
@@ -175,7 +184,7 @@ func commands() <-chan string {
 // exitOnStop is the command loop of the workers that run on their own: 'stop' ends them.
 func exitOnStop() {
 	for c := range commands() {
-		if c == "stop" {
+		if c.Type == "stop" {
 			finish(0)
 		}
 	}
@@ -229,26 +238,46 @@ func newClientset(kubeConfig string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(rest.AddUserAgent(config, "leader-election"))
 }
 
-// observedLock passes everything to the Lease lock and tells of each write that succeeded.
+// observedLock passes everything to the Lease lock, tells of each write that succeeded, and
+// of each write sent (attempted, with the HTTP status answered).
 type observedLock struct {
 	resourcelock.Interface
-	written func(record resourcelock.LeaderElectionRecord)
+	written   func(record resourcelock.LeaderElectionRecord)
+	attempted func(status int)
 }
 
 func (l *observedLock) Create(ctx context.Context, record resourcelock.LeaderElectionRecord) error {
 	err := l.Interface.Create(ctx, record)
-	if err == nil {
-		l.written(record)
-	}
+	l.observe(record, err)
 	return err
 }
 
 func (l *observedLock) Update(ctx context.Context, record resourcelock.LeaderElectionRecord) error {
 	err := l.Interface.Update(ctx, record)
+	l.observe(record, err)
+	return err
+}
+
+func (l *observedLock) observe(record resourcelock.LeaderElectionRecord, err error) {
+	if l.attempted != nil {
+		l.attempted(statusOf(err))
+	}
 	if err == nil {
 		l.written(record)
 	}
-	return err
+}
+
+// statusOf is the HTTP status of a write's outcome: 200 when it succeeded, the Status code the
+// server answered, or 0 when there was no answer (a timeout, a broken connection).
+func statusOf(err error) int {
+	if err == nil {
+		return 200
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return int(status.Status().Code)
+	}
+	return 0
 }
 
 // locker is one Lease used as a mutex: each lock() is one LeaderElector.Run.
@@ -260,6 +289,7 @@ type locker struct {
 	// Called on client-go's goroutines.
 	onRenewed func(startedAt time.Time)
 	onLost    func(reason string)
+	onWrite   func(status int)
 	current   *election
 }
 
@@ -288,7 +318,7 @@ func (l *locker) lock(onAcquired func()) (*election, error) {
 	if err != nil {
 		return nil, err
 	}
-	lock := &observedLock{Interface: base, written: func(record resourcelock.LeaderElectionRecord) {
+	lock := &observedLock{Interface: base, attempted: l.onWrite, written: func(record resourcelock.LeaderElectionRecord) {
 		switch {
 		case record.HolderIdentity == "":
 			e.released.Store(true)
@@ -385,28 +415,89 @@ func contender() {
 		report(message{Type: "renewed", At: now(), StartedAt: &started})
 	}
 	l.onLost = func(reason string) { report(message{Type: "lost", At: now(), Reason: reason}) }
+	l.onWrite = func(status int) { report(message{Type: "wrote", At: now(), Status: &status}) }
 	stamp := func(kind string) func() { return func() { report(message{Type: kind, At: now()}) } }
+	unlock := func() {
+		// Stamp, cancel, then report: the write to stdout must not delay the release.
+		at := now()
+		wait := l.unlock()
+		report(message{Type: "unlocking", At: at})
+		released := wait()
+		report(message{Type: "released", At: now(), Released: &released})
+	}
+	// While a loop runs, it alone uses the locker; stop ends it before unlocking.
+	var stopLoop, loopEnded chan struct{}
 	incoming := commands()
 	report(message{Type: "ready", At: now()})
 	for c := range incoming {
-		switch c {
+		switch c.Type {
 		case "lock":
 			report(message{Type: "locking", At: now()})
 			if _, err := l.lock(stamp("acquired")); err != nil {
 				fail(err)
 			}
 		case "unlock":
-			// Stamp, cancel, then report: the write to stdout must not delay the release.
-			at := now()
-			wait := l.unlock()
-			report(message{Type: "unlocking", At: at})
-			released := wait()
-			report(message{Type: "released", At: now(), Released: &released})
+			unlock()
+		case "loop":
+			if stopLoop != nil {
+				fail(errors.New("loop: already looping"))
+				continue
+			}
+			stopLoop, loopEnded = make(chan struct{}), make(chan struct{})
+			go func(stop, ended chan struct{}, hold time.Duration, until time.Time) {
+				defer close(ended)
+				if err := loop(l, hold, until, stop, unlock); err != nil {
+					fail(err)
+				}
+				report(message{Type: "loop-ended", At: now()})
+			}(stopLoop, loopEnded, ms(c.HoldMs), time.UnixMicro(int64(c.UntilAt*1000)))
 		case "stop":
+			if stopLoop != nil {
+				close(stopLoop)
+				<-loopEnded
+			}
 			l.unlock()()
 			finish(0)
 		}
 	}
+}
+
+// loop locks, holds for hold, unlocks and locks again at once, until until or stop; a lock
+// still waiting then is given up (its Run cancelled).
+func loop(l *locker, hold time.Duration, until time.Time, stop <-chan struct{}, unlock func()) error {
+	for time.Now().Before(until) {
+		report(message{Type: "locking", At: now()})
+		e, err := l.lock(nil)
+		if err != nil {
+			return err
+		}
+		timeUp := time.NewTimer(time.Until(until))
+		select {
+		case <-e.acquired:
+			timeUp.Stop()
+		case <-e.done:
+			timeUp.Stop()
+			return errors.New("LeaderElector.Run returned before it led")
+		case <-stop:
+			l.unlock()()
+			return nil
+		case <-timeUp.C:
+			l.unlock()()
+			return nil
+		}
+		report(message{Type: "acquired", At: now()})
+		select {
+		case <-time.After(hold):
+		case <-stop:
+		}
+		unlock()
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+	}
+	return nil
 }
 
 // uncontended: lock + unlock back to back on a Lease nobody else uses.
