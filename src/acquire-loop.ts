@@ -121,10 +121,12 @@ export class AcquireLoop<S extends LockSnapshot> {
   readonly #ticket = newTicket();
   /** The free version of the lock this loop last saw, and when it first saw it: turns in line count from then. */
   #freeSince: { readonly version: string; readonly at: number } | undefined;
+  /** True during the first attempt of an acquisition: what it sees, it has not seen happen. */
+  #firstLook = false;
   /** The watch an acquisition hands to its hold while others wait in line (see {@link renew}). */
   #heldWatch: WatchSubscription<S> | undefined;
-  /** The version our latest join of the line wrote: newer than a watch that has not shown it yet. */
-  #joined: S | undefined;
+  /** Our latest join of the line, and the version it was written over: a watch still showing that version has not shown the join yet. */
+  #joined: { readonly snapshot: S; readonly over: string } | undefined;
   /** The version our latest join met a conflict on: a view still showing it is stale. */
   #joinConflictedOn: string | undefined;
 
@@ -162,6 +164,7 @@ export class AcquireLoop<S extends LockSnapshot> {
   async acquire(signal: AbortSignal | undefined): Promise<Acquired<S>> {
     const { clock, retryPeriodMs, name } = this.#settings;
     this.#dropHeldWatch();
+    this.#firstLook = true;
     let wake = new AbortController();
     let subscription: WatchSubscription<S> | undefined;
     // Set when a write built from the watch's view met a conflict: that view is stale (a silent
@@ -170,21 +173,27 @@ export class AcquireLoop<S extends LockSnapshot> {
     // During a backoff after a conflict joining the line, only a release (or deletion) wakes us.
     let wakeWhenFreeOnly = false;
     let joinConflicts = 0;
+    // Set when a change during the attempt showed the lock free (or gone).
+    let sawFree = false;
     const onChange = (snapshot: S | undefined): void => {
       this.#see(snapshot);
       viewStale = false;
-      if (!wakeWhenFreeOnly || snapshot === undefined || snapshot.record.holderIdentity === '') wake.abort();
+      const free = snapshot === undefined || snapshot.record.holderIdentity === '';
+      if (free) sawFree = true;
+      if (!wakeWhenFreeOnly || free) wake.abort();
     };
     try {
       for (;;) {
         throwIfAborted(signal);
         wake = new AbortController(); // before the attempt, so that a change during it is not missed
+        sawFree = false;
         const live = subscription?.live === true;
         const useView = live && !viewStale;
         let waitMs: number;
         wakeWhenFreeOnly = false;
         try {
           const attempt = await this.#attempt(signal, useView ? { snapshot: subscription?.snapshot } : undefined, 'wait');
+          this.#firstLook = false;
           if (attempt.kind === 'acquired') {
             // We had to wait, so others may wait too (in line now, or joining soon, like a
             // releaser locking again): the hold keeps the watch, so that its renewals and its
@@ -210,7 +219,11 @@ export class AcquireLoop<S extends LockSnapshot> {
               joinConflicts += 1;
               if (useView && joinConflicts % 4 === 0) viewStale = true;
               waitMs = attempt.backoffMs * Math.min(2 ** (joinConflicts - 1), maxJoinBackoffMs / joinBackoffMs);
+              // The write that beat ours may have reached the watch before our 409 did: only a
+              // release seen during the attempt cuts the backoff short.
               wakeWhenFreeOnly = true;
+              wake = new AbortController();
+              if (sawFree) wake.abort();
             }
           } else if (attempt.kind === 'queued') {
             waitMs = Math.max(0, attempt.turnAt - clock.now());
@@ -267,7 +280,8 @@ export class AcquireLoop<S extends LockSnapshot> {
       current = known.snapshot;
       // A watch that has not yet shown our join of the line shows the same hold without us in line.
       const joined = this.#joined;
-      if (joined !== undefined && current !== undefined && sameAcquisition(current.record, joined.record) && !inLine(current, this.#ticket)) current = joined;
+      if (joined !== undefined && current?.version === joined.over) current = joined.snapshot;
+      else if (current?.version !== joined?.snapshot.version) this.#joined = undefined;
     }
     // Expiry must be judged on the very record we may write over: a record first seen now is
     // presumed alive for its whole duration from now.
@@ -320,14 +334,19 @@ export class AcquireLoop<S extends LockSnapshot> {
     if (current.record.holderIdentity !== '') {
       freeAt = this.#observation.expiresAt();
     } else {
-      if (this.#freeSince?.version !== current.version) this.#freeSince = { version: current.version, at: clock.now() };
-      const seenAt = this.#freeSince.at;
       // A release seen only now may be old (a single attempt, a waiter that came late): judge it
       // by its timestamp too (the releaser's wall clock), allowing for that clock to run ahead
       // of ours; and by when we first saw it, as a clock far ahead would keep it young for ever.
+      // A waiter that saw the release happen goes by that alone: a releaser's clock far behind
+      // ours would make every release look old, and every waiter write at once.
       const releasedAt = current.record.renewTime?.getTime() ?? Number.NaN;
       const byTimestamp = Number.isNaN(releasedAt) ? Number.NEGATIVE_INFINITY : clock.now() - Math.max(0, clock.wallTime() - releasedAt) + releaseClockSkewMs;
-      freeAt = mode === 'wait' ? Math.min(seenAt, byTimestamp) : Math.min(seenAt + releaseClockSkewMs, byTimestamp);
+      if (this.#freeSince?.version !== current.version) {
+        const now = clock.now();
+        this.#freeSince = { version: current.version, at: mode === 'wait' && this.#firstLook ? Math.min(now, byTimestamp) : now };
+      }
+      const seenAt = this.#freeSince.at;
+      freeAt = mode === 'once' ? Math.min(seenAt + releaseClockSkewMs, byTimestamp) : seenAt;
     }
     // Departed lockers still in line cost a turn each, up to a bound.
     return freeAt + Math.min(place * turnMs, maxTurnDelayMs);
@@ -348,7 +367,7 @@ export class AcquireLoop<S extends LockSnapshot> {
     try {
       const joined = await lock.update({ ...current.record, waiters: [...line, ticket] }, current, { signal });
       this.#see(joined);
-      this.#joined = joined;
+      this.#joined = { snapshot: joined, over: current.version };
       log.acquire('%s: waiting in line, place %d', this.#settings.name, line.length + 1);
       // A watch started now starts from our join: it must not show the version before it as news.
       return { ...busy, seed: busy.seed === undefined ? undefined : { snapshot: joined, version: joined.version } };
@@ -634,15 +653,16 @@ export class AcquireLoop<S extends LockSnapshot> {
 }
 
 /**
- * A renewal's time: now, but always after the stored one. A wall clock that stands still (or
- * steps back) would otherwise write the very object that is stored, which the API server
- * answers without a new version: waiters would see no sign of life from a live holder.
+ * A renewal's time: now, but never the stored time itself. A wall clock that stands still would
+ * otherwise write the very object that is stored, which the API server answers without a new
+ * version: waiters would see no sign of life from a live holder.
  */
 function laterThan(stored: Date | undefined, nowMs: number): MicroTime {
-  const previous = stored === undefined ? Number.NaN : stored.getTime();
-  if (Number.isNaN(previous) || nowMs > previous) return new MicroTime(nowMs);
   const micros = stored instanceof MicroTime ? stored.microseconds : 0;
-  return micros < 999 ? new MicroTime(previous, micros + 1) : new MicroTime(previous + 1, 0);
+  // Only the very same time is moved on: a clock stepped back writes its own time (as before),
+  // not a stored time that may lie far ahead.
+  if (stored?.getTime() !== nowMs || micros !== 0) return new MicroTime(nowMs);
+  return new MicroTime(nowMs, 1);
 }
 
 function inLine(snapshot: LockSnapshot, ticket: string): boolean {

@@ -49,6 +49,9 @@ describe('waiting line (emulator)', () => {
     });
   };
 
+  const writesBy = (name: string, filter: (r: { user: string; status: number; verb: string }) => boolean): number =>
+    emulator.requests.filter((r) => r.name === name && (r.verb === 'update' || r.verb === 'create') && filter(r)).length;
+
   const writes = (name: string, status?: number): number =>
     emulator.requests.filter((r) => r.name === name && (r.verb === 'update' || r.verb === 'create' || r.verb === 'patch') && (status === undefined || r.status === status)).length;
 
@@ -268,6 +271,118 @@ describe('waiting line (emulator)', () => {
     for (const seen of changes) {
       for (let i = 1; i < seen.length; i += 1) assert.notEqual(seen[i], seen[i - 1], `holderChanged repeated a holder: ${JSON.stringify(seen)}`);
     }
+  });
+
+  it('a releaser whose wall clock is 5 minutes behind still hands over with one write, to the first in line', async () => {
+    const name = uniqueLeaseName('rv-skew-behind');
+    const clock = new FakeClock();
+    const { locker: holder, user: releaser } = locker(name, { clock: clock.skewed(-300_000) });
+    await holder.lock();
+    const waiters = Array.from({ length: 5 }, () => locker(name, { clock }));
+    const order: string[] = [];
+    const locks: Promise<void>[] = [];
+    for (const [i, w] of waiters.entries()) {
+      // One at a time, so that the joins do not conflict (their backoffs would need the clock).
+      // The others are cancelled by the unlock() after the test.
+      locks.push(w.locker.lock().then(() => void order.push(w.user), () => undefined));
+      await waitFor(() => line(name).length === i + 1, `waiter ${i} joined`);
+    }
+    await waitFor(() => line(name).length === 5, 'five in line');
+    const firstInLine = line(name)[0]?.identity;
+    emulator.resetRequests();
+    await holder.unlock();
+    await waitFor(() => order.length === 1, 'someone acquired');
+    await waitFor(() => waiters.every((w) => w.locker.holder === order[0]), 'every waiter saw the new holder');
+    // (The releaser itself meets one conflict: it had nobody in line when it acquired, so it learns of the line from its release.)
+    const conflicts = writesBy(name, (r) => r.status === 409 && r.user !== releaser);
+    assert.equal(order[0], firstInLine, `the first in line did not take it (${conflicts} acquisition conflicts)`);
+    assert.equal(conflicts, 0, `a release stamped 5 minutes in the past made ${conflicts + 1} waiters write at once`);
+  });
+
+  it('a join conflict is followed by its backoff even when the conflicting write reaches the watch before the 409', async () => {
+    const name = uniqueLeaseName('rv-join-backoff');
+    // Neither clock is advanced: the holder never renews, and the waiter's backoffs end only when we say.
+    const { locker: holder } = locker(name, { clock: new FakeClock() });
+    await holder.lock();
+    const clock = new FakeClock();
+    const { locker: waiter, user } = locker(name, { clock });
+    let bumps = 0;
+    // Another waiter joins just before each of ours (an outside write), and our 409 comes back
+    // a little after the watch event of that join, as it does with a real network.
+    emulator.faults.onRequest(() => {
+      const lease = emulator.getLease('default', name);
+      if (lease === undefined) return;
+      bumps += 1;
+      const others = [...line(name), { ticket: `other${bumps}`, identity: `other-${bumps}`, skipped: 0 }];
+      emulator.putLease('default', { ...lease, metadata: { ...lease.metadata, annotations: { ...lease.metadata.annotations, [annotation]: formatWaitingLine(others) ?? '' } } });
+    }, { verb: 'update', name, user });
+    emulator.faults.latency(100, { verb: 'update', name, user, phase: 'response' });
+    const locking = waiter.lock().catch(() => undefined);
+    const joins = (): number => writesBy(name, (r) => r.user === user && r.verb === 'update');
+    await waitFor(() => joins() === 1, 'the first join (conflicted)');
+    // The first backoff is at most 300 ms: move the waiter's clock until it joins again, then stop it.
+    const conflicted = (): number => writesBy(name, (r) => r.user === user && r.status === 409);
+    await waitFor(() => conflicted() === 1, 'the first join met a conflict');
+    const from = clock.now();
+    await waitFor(async () => { if (joins() < 2 && clock.now() < from + 600) await clock.advance(20); return joins() >= 2; }, 'the second join (conflicted)');
+    // The second backoff is up to 600 ms of the waiter's clock, which does not move: no third join.
+    let third = false;
+    try {
+      await waitFor(() => joins() >= 4, 'joins without waiting a backoff', 1_500);
+      third = true;
+    } catch { /* expected */ }
+    emulator.faults.clear();
+    assert.equal(third, false, `${joins()} joins without the clock moving: a watch event during the join aborted the backoff's wake in advance`);
+    void locking; // ended by the unlock() after the test (the made-up waiters ahead never take their turns)
+  });
+
+  it('a renewal after the holder\'s wall clock steps back writes its own time, not a timestamp an hour ahead', async () => {
+    const name = uniqueLeaseName('rv-step-back');
+    const clock = new FakeClock();
+    const timing = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
+    const { locker: holder } = locker(name, { clock, ...timing });
+    // The machine's clock ran an hour ahead; NTP steps it back after the acquisition.
+    clock.skewWall(3_600_000);
+    await holder.lock();
+    clock.skewWall(-3_600_000);
+    let renewals = 0;
+    holder.on('renewed', () => { renewals += 1; });
+    for (let i = 0; i < 3; i += 1) {
+      await clock.advance(500);
+      await waitFor(() => renewals >= i + 1, `renewal ${i + 1}`);
+    }
+    const renewTime = emulator.getLease('default', name)?.spec.renewTime;
+    const ahead = new Date(renewTime ?? 0).getTime() - clock.wallTime();
+    // A waiter with useObservedTime: false would keep a crashed holder alive for this long.
+    assert.ok(ahead < 5_000, `renewTime stays ${Math.round(ahead / 1000)} s ahead of the holder's corrected clock`);
+  });
+
+  it('a waiter whose join an outside edit wiped does not re-judge a crashed holder\'s lease from scratch on every attempt', async () => {
+    const name = uniqueLeaseName('rv-wipe-crash');
+    const clock = new FakeClock();
+    const timing = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
+    const holderClock = new FakeClock();
+    const { locker: holder } = locker(name, { clock: holderClock, ...timing });
+    await holder.lock();
+    const { locker: waiter } = locker(name, { clock, ...timing });
+    let acquired = false;
+    const locking = waiter.lock().then(() => { acquired = true; });
+    await waitFor(() => line(name).length === 1, 'the waiter joined');
+    // Someone wipes the line (kubectl annotate ... leaselocker/waiting-line-), then the holder
+    // renews once and its process dies (its clock never moves again).
+    const lease = emulator.getLease('default', name);
+    assert.ok(lease);
+    emulator.putLease('default', { ...lease, metadata: { ...lease.metadata, annotations: {} } });
+    let renewed = false;
+    holder.on('renewed', () => { renewed = true; });
+    await holderClock.advance(500);
+    await waitFor(() => renewed, 'the holder renewed over the wiped line');
+    const crashedAt = clock.now();
+    await waitFor(async () => { await clock.advance(100); return acquired || clock.now() - crashedAt > 4 * 3_000; }, 'acquired or 4 lease durations passed', 20_000);
+    const waited = clock.now() - crashedAt;
+    assert.equal(acquired, true, 'never acquired');
+    assert.ok(waited <= 3_000 + 2_000 + 500, `waited ${waited} ms for a lease of 3 s whose holder crashed`);
+    await locking;
   });
 });
 
