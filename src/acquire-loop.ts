@@ -565,7 +565,7 @@ export class AcquireLoop<S extends LockSnapshot> {
             ...base.record,
             holderIdentity: lock.identity,
             leaseDurationSeconds: toLeaseSeconds(this.#settings.leaseDurationMs),
-            renewTime: laterThan(base.record.renewTime, clock.wallTime()),
+            renewTime: renewalTime(base.record.renewTime, clock.wallTime()),
           };
           writtenOver = base;
           const renewed = await raceAbort(lock.update(record, writtenOver, { signal: deadline.signal }), deadline.signal);
@@ -657,7 +657,7 @@ export class AcquireLoop<S extends LockSnapshot> {
  * otherwise write the very object that is stored, which the API server answers without a new
  * version: waiters would see no sign of life from a live holder.
  */
-function laterThan(stored: Date | undefined, nowMs: number): MicroTime {
+function renewalTime(stored: Date | undefined, nowMs: number): MicroTime {
   const micros = stored instanceof MicroTime ? stored.microseconds : 0;
   // Only the very same time is moved on: a clock stepped back writes its own time (as before),
   // not a stored time that may lie far ahead.
